@@ -1,0 +1,68 @@
+"""The Flask application: blueprints per area, Dutch templates, the JSON API under /api/v1."""
+
+from __future__ import annotations
+
+from flask import Flask, g
+from flask_wtf.csrf import CSRFProtect
+
+from processes import accounts
+from processes.db import UnitOfWork, make_engine, make_session_factory
+from webapp.config import Config
+
+csrf = CSRFProtect()
+
+
+class Services:
+    """What the views need from the core: a way to open a unit of work."""
+
+    def __init__(self, database_url: str | None):
+        self.engine = make_engine(database_url)
+        self.session_factory = make_session_factory(self.engine)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(Config(test_config).values)
+    if app.config["EXAMENFLOW_ARGON2_FAST"]:
+        accounts.configure_hasher(time_cost=1, memory_cost=8, parallelism=1)
+    app.extensions["examenflow"] = Services(app.config["DATABASE_URL"])
+    csrf.init_app(app)
+
+    from webapp import api, auth, dossier, errors, inbox, tasks
+
+    auth.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(tasks.bp)
+    app.register_blueprint(dossier.bp)
+    api.init_app(app)
+    errors.init_app(app)
+
+    @app.template_filter("datum")
+    def datum(value) -> str:
+        from webapp.formatting import format_datetime
+
+        return format_datetime(value)
+
+    @app.context_processor
+    def globals_():
+        return {"demo_mode": app.config["EXAMENFLOW_DEMO"]}
+
+    @app.teardown_appcontext
+    def _drop(_exc):
+        g.pop("roles", None)
+
+    return app
+
+
+def services() -> Services:
+    from flask import current_app
+
+    return current_app.extensions["examenflow"]
+
+
+def uow() -> UnitOfWork:
+    return services().uow()

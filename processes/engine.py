@@ -1,0 +1,447 @@
+"""The engine wrapper: parser, serializer and safe script environment of SpiffWorkflow in one object.
+
+Nothing outside this module touches SpiffWorkflow's parser or serializer. The design decisions it
+carries out (shared/design.md): 3 (the spec lives once per deployed version, not in every state),
+4 (waiting timers are read from the event manager), 8 (every diagram expression runs in the safe
+evaluator and is checked at compile time), 8b (service tasks run registered handlers) and 10
+(Camunda 7 flavour, XML parsed defensively, every error reported with its element id).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from uuid import UUID
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
+from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.specs.user_task import UserTask
+from SpiffWorkflow.exceptions import TaskNotFoundException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from handlers.registry import HandlerContext, expression_helpers, get_service_handler, service_handler_names
+from processes.bpmn_validation import (
+    BPMN,
+    DiagramError,
+    ElementError,
+    element_errors,
+    missing_flow_nodes,
+    parse_xml,
+    xsd_errors,
+)
+from processes.expressions import make_script_engine
+
+__all__ = [
+    "CompiledProcess",
+    "DiagramError",
+    "ElementError",
+    "Engine",
+    "HandlerServiceTask",
+    "ReadyTask",
+    "TaskNotReady",
+    "UserTaskDef",
+    "WaitingTimer",
+    "default_engine",
+    "serializer_config",
+]
+
+log = logging.getLogger(__name__)
+
+VERSION_KEY = BpmnWorkflowSerializer.VERSION_KEY
+# Set by `Engine.run` on a service task just before SpiffWorkflow runs it; see HandlerServiceTask.
+_HANDLER_DONE = "examenflow_handler_done"
+
+
+class TaskNotReady(LookupError):
+    """The task is not open (any more): done by someone else, cancelled, or never existed."""
+
+    def __init__(self, guid: str):
+        super().__init__(f"Taak {guid} staat niet (meer) open.")
+        self.guid = guid
+
+
+class IncompatibleState(ValueError):
+    """A state or spec was written by another serializer version of SpiffWorkflow."""
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class UserTaskDef:
+    element_id: str
+    name: str
+    lane: str | None
+    form_key: str | None
+
+
+@dataclass
+class CompiledProcess:
+    """A diagram bundle that passed every check; ``spec_json`` is what a deployed version stores."""
+
+    process_id: str
+    spec_json: str
+    user_tasks: list[UserTaskDef] = field(default_factory=list)
+    lanes: set[str] = field(default_factory=set)
+    service_handlers: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    guid: str
+    element_id: str
+    name: str
+    lane: str | None
+    form_key: str | None
+    data: dict
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    guid: str
+    element_id: str
+    due_at: datetime  # aware, UTC
+
+
+@dataclass(frozen=True)
+class _SpecBundle:
+    """Parsed spec objects of one deployed version: never mutated, so shared by all threads."""
+
+    spec: BpmnProcessSpec
+    subprocess_specs: Mapping[str, BpmnProcessSpec]
+
+
+# ----------------------------------------------------------------------------- service tasks (8b)
+
+
+class HandlerServiceTask(ServiceTask):
+    """A ``bpmn:serviceTask`` whose ``camunda:properties`` name a handler (``handler=...``).
+
+    The handler itself runs in `Engine.run`, which knows the step's HandlerContext; a spec is
+    shared between instances and threads, so it cannot hold one. The spec only refuses to pass
+    when the handler did not run, so that a plain ``do_engine_steps()`` elsewhere cannot skip it.
+    """
+
+    @property
+    def handler_name(self) -> str | None:
+        return getattr(self, "extensions", {}).get("handler")
+
+    def _run_hook(self, my_task: Task) -> bool:
+        if not my_task.internal_data.pop(_HANDLER_DONE, False):
+            raise RuntimeError(f"Service task {self.bpmn_id} ran without its handler; use Engine.run.")
+        return True
+
+
+class _ExamenflowParser(CamundaParser):
+    # CamundaTaskParser reads camunda:properties into `extensions`; the default serviceTask parser
+    # of the Camunda flavour does not.
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("serviceTask"): (CamundaTaskParser, HandlerServiceTask),
+    }
+
+
+# ----------------------------------------------------------------------------- serializer (3)
+
+
+class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
+    """Writes a workflow without ``spec`` and ``subprocess_specs`` (design decision 3).
+
+    Loading goes through the inherited `from_dict`: `Engine.load` puts the cached spec objects
+    into the dict, and the registry passes objects it does not know through unchanged.
+    """
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict:
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+
+def serializer_config(embed_specs: bool = False) -> dict:
+    """The serializer configuration matching the parser; ``embed_specs`` gives SpiffWorkflow's own
+    full format (spec in every state), useful for exports and for comparing sizes."""
+    config = dict(CAMUNDA_CONFIG)
+    # The default converter already writes `extensions`; without a registration at all the
+    # workflow does not serialize ("HandlerServiceTask is not JSON serializable").
+    config[HandlerServiceTask] = BpmnTaskSpecConverter
+    if not embed_specs:
+        config[BpmnWorkflow] = _SpecFreeWorkflowConverter
+    return config
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+class Engine:
+    """Compiles diagrams and runs workflows. Thread-safe: its only state is caches of immutables."""
+
+    def __init__(self) -> None:
+        self._serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(serializer_config()))
+        self._registry = self._serializer.registry
+        # Never use serialize_json: it flips a flag on the shared registry for the duration of a dump,
+        # which another thread's dump would see. The encoder handles what `convert` leaves behind
+        # (task data deltas), so a dump needs no flag.
+        self._encoder = self._serializer._encoder_cls
+        self._specs: dict[str, _SpecBundle] = {}
+        self._lock = threading.Lock()
+        self._script_engine = make_script_engine()
+
+    # -- compile ------------------------------------------------------------------------------
+
+    def compile(
+        self,
+        files: dict[str, bytes],
+        process_id: str,
+        known_roles: set[str] | None = None,
+        known_forms: set[str] | None = None,
+    ) -> CompiledProcess:
+        """Checks and parses a bundle of BPMN files; raises DiagramError listing every finding."""
+        trees: dict[str, etree._ElementTree] = {}
+        errors: list[ElementError] = []
+        for filename, data in files.items():
+            try:
+                trees[filename] = parse_xml(filename, data)
+            except DiagramError as exc:
+                errors += exc.errors
+        if errors:
+            raise DiagramError(errors)
+        for filename, tree in trees.items():
+            errors += xsd_errors(tree, filename)
+        if errors:
+            # What the parser makes of schema-invalid XML is undefined; stop here.
+            raise DiagramError(errors)
+
+        bundle, parse_errors = _parse(trees, process_id)
+        errors += parse_errors
+        process_ids = set(bundle) or {
+            p.get("id") for tree in trees.values() for p in tree.getroot().iterfind(f"{{{BPMN}}}process")
+        }
+        element_findings, facts = element_errors(
+            trees.values(),
+            process_ids,
+            handler_names=service_handler_names(),
+            helper_names=set(expression_helpers()),
+            known_roles=known_roles,
+            known_forms=known_forms,
+        )
+        errors += element_findings
+        if bundle:
+            errors += missing_flow_nodes(trees.values(), bundle)
+        if errors:
+            raise DiagramError(errors)
+
+        spec_dict = {
+            VERSION_KEY: self._serializer.VERSION,
+            "spec": self._registry.convert(bundle[process_id]),
+            "subprocess_specs": {
+                name: self._registry.convert(spec) for name, spec in bundle.items() if name != process_id
+            },
+        }
+        return CompiledProcess(
+            process_id=process_id,
+            spec_json=json.dumps(spec_dict, separators=(",", ":")),
+            user_tasks=_user_tasks(bundle),
+            lanes=facts.lanes,
+            service_handlers=facts.service_handlers,
+        )
+
+    # -- state --------------------------------------------------------------------------------
+
+    def new_workflow(self, version_key: str, spec_json: str) -> BpmnWorkflow:
+        """A fresh instance of a deployed version; call `run` to start it."""
+        specs = self._spec_bundle(version_key, spec_json)
+        return BpmnWorkflow(specs.spec, dict(specs.subprocess_specs), script_engine=self._script_engine)
+
+    def load(self, version_key: str, spec_json: str, state_json: str) -> BpmnWorkflow:
+        """Restores an instance from a state written by `dump`, with the version's cached specs."""
+        specs = self._spec_bundle(version_key, spec_json)
+        dct = json.loads(state_json)
+        version = dct.pop(VERSION_KEY, None)
+        if version != self._serializer.VERSION:
+            # Migrating means rewriting old states *and* old spec_json together: a separate command.
+            raise IncompatibleState(
+                f"Toestand met serializerversie {version!r}; deze motor leest {self._serializer.VERSION!r}."
+            )
+        dct["spec"] = specs.spec
+        dct["subprocess_specs"] = dict(specs.subprocess_specs)
+        workflow = self._registry.restore(dct)
+        # The serializer gives every restored workflow SpiffWorkflow's plain-eval engine.
+        workflow.script_engine = self._script_engine
+        return workflow
+
+    def dump(self, wf: BpmnWorkflow) -> str:
+        """The instance state as JSON, without ``spec`` and ``subprocess_specs``."""
+        dct = self._registry.convert(wf)
+        dct[VERSION_KEY] = self._serializer.VERSION
+        return json.dumps(dct, cls=self._encoder, separators=(",", ":"))
+
+    def _spec_bundle(self, version_key: str, spec_json: str) -> _SpecBundle:
+        specs = self._specs.get(version_key)
+        if specs is None:
+            # Two threads may both restore on a cold cache; the first stored one wins, and each
+            # restore reads its own fresh dict (from_dict pops keys in place).
+            restored = self._restore_specs(spec_json)
+            with self._lock:
+                specs = self._specs.setdefault(version_key, restored)
+        return specs
+
+    def _restore_specs(self, spec_json: str) -> _SpecBundle:
+        dct = json.loads(spec_json)
+        version = dct.get(VERSION_KEY)
+        if version != self._serializer.VERSION:
+            raise IncompatibleState(
+                f"Spec met serializerversie {version!r}; deze motor leest {self._serializer.VERSION!r}."
+            )
+        spec = self._registry.restore(dct["spec"])
+        subprocess_specs = {name: self._registry.restore(d) for name, d in dct["subprocess_specs"].items()}
+        return _SpecBundle(spec, MappingProxyType(subprocess_specs))
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, wf: BpmnWorkflow, ctx_factory: Callable[[str], HandlerContext]) -> None:
+        """Runs the engine until it waits, executing service-task handlers on the way.
+
+        A handler's exception propagates: the caller rolls the whole step back (decision 1).
+        """
+
+        def run_handler(task: Task) -> None:
+            spec = task.task_spec
+            if not isinstance(spec, HandlerServiceTask):
+                return
+            handler = get_service_handler(spec.handler_name or "")
+            # A copy: only what the handler returns may change the task data.
+            result = handler(copy.deepcopy(task.data), ctx_factory(spec.bpmn_id))
+            if result is not None:
+                if not isinstance(result, dict):
+                    kind = type(result).__name__
+                    raise TypeError(f"Handler {spec.handler_name!r} returned {kind}, not a dict")
+                task.set_data(**result)
+            task.internal_data[_HANDLER_DONE] = True
+
+        wf.do_engine_steps(will_complete_task=run_handler)
+
+    def ready_user_tasks(self, wf: BpmnWorkflow) -> list[ReadyTask]:
+        return [
+            ReadyTask(
+                guid=str(task.id),
+                element_id=task.task_spec.bpmn_id,
+                name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                lane=task.task_spec.lane,
+                form_key=task.task_spec.form.key,
+                data=copy.deepcopy(task.data),
+            )
+            for task in wf.get_tasks(state=TaskState.READY)
+            if isinstance(task.task_spec, UserTask)
+        ]
+
+    def complete_user_task(self, wf: BpmnWorkflow, guid: str, data: dict) -> None:
+        """Puts the form data into a READY user task and completes it; the caller then calls `run`."""
+        try:
+            task = wf.get_task_from_id(UUID(guid))
+        except (ValueError, TaskNotFoundException):
+            raise TaskNotReady(guid) from None
+        if not isinstance(task.task_spec, UserTask) or task.state != TaskState.READY:
+            raise TaskNotReady(guid)
+        # set_data, not add_data_from_form: the latter merges lists wrongly (design decision 9).
+        task.set_data(**data)
+        task.run()
+
+    def waiting_timers(self, wf: BpmnWorkflow) -> list[WaitingTimer]:
+        """Timers the workflow waits for, with their due time (design decision 4)."""
+        timers = []
+        for task in list(wf.event_manager.tasks.values()):
+            definition = task.task_spec.event_definition
+            if not isinstance(definition, TimerEventDefinition) or task.state != TaskState.WAITING:
+                continue
+            value = definition.details(task).value
+            due_at = _due_at(value)
+            if due_at is None:
+                log.warning("timer %s has no usable due time: %r", task.task_spec.bpmn_id, value)
+                continue
+            timers.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due_at))
+        return timers
+
+    def refresh_timers(self, wf: BpmnWorkflow) -> None:
+        """Lets due timers fire; call `run` afterwards to move on from them."""
+        wf.refresh_timers()
+
+    def is_completed(self, wf: BpmnWorkflow) -> bool:
+        return wf.is_completed()
+
+    def data(self, wf: BpmnWorkflow) -> dict:
+        """The workflow's data (at the end: what its end event left)."""
+        return copy.deepcopy(wf.data)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _parse(
+    trees: dict[str, etree._ElementTree], process_id: str
+) -> tuple[dict[str, BpmnProcessSpec], list[ElementError]]:
+    """The process and the processes it needs, by id; empty with the error if it cannot be parsed."""
+    parser = _ExamenflowParser()
+    try:
+        for filename, tree in trees.items():
+            parser.add_bpmn_xml(tree, filename=filename)
+        if process_id not in parser.get_process_ids():
+            present = ", ".join(sorted(parser.get_process_ids())) or "geen"
+            return {}, [ElementError(None, f"Proces '{process_id}' niet gevonden (aanwezig: {present}).")]
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        return {}, [ElementError(exc.id or None, f"Het diagram kan niet worden verwerkt: {exc}")]
+    return {process_id: spec, **subprocess_specs}, []
+
+
+def _user_tasks(bundle: Mapping[str, BpmnProcessSpec]) -> list[UserTaskDef]:
+    return [
+        UserTaskDef(ts.bpmn_id, ts.bpmn_name or ts.bpmn_id, ts.lane, ts.form.key)
+        for spec in bundle.values()
+        for ts in spec.task_specs.values()
+        if isinstance(ts, UserTask)
+    ]
+
+
+def _due_at(value: object) -> datetime | None:
+    # Date and duration timers keep an ISO date-time string; a cycle keeps its next one. Parsed as
+    # SpiffWorkflow itself does, so the due time we index is the one at which it will fire.
+    if not isinstance(value, str):
+        return None
+    try:
+        return TimerEventDefinition.get_datetime(value)
+    except ValueError:
+        return None
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    """The process-wide engine; its caches hold only immutable specs, so one is enough."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Engine()
+    return _default

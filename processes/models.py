@@ -1,0 +1,256 @@
+"""The data of Examenflow: typed SQLAlchemy 2 models on a plain DeclarativeBase.
+
+Engine state lives in ``process_instance.state`` (deferred: nothing loads it unless a use case
+asks). Everything the inbox, dashboards and scheduler search is in index tables synced after each
+step (``human_task``, ``timer``, ``participant``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+
+# The role codes of shared/domain.md. Lanes in diagrams are named by these.
+ROLES: dict[str, str] = {
+    "beheerder": "Beheerder school",
+    "student": "Student",
+    "roc_begeleider": "ROC-begeleider",
+    "praktijkbegeleider": "Praktijkbegeleider",
+    "praktijkbeoordelaar": "Praktijkbeoordelaar",
+    "roc_beoordelaar": "ROC-beoordelaar",
+    "examencommissie": "Examencommissie",
+    "examenbureau": "Examenbureau",
+    "surveillant": "Surveillant",
+}
+# Roles that, where an exam records nobody for them, any holder at the exam's school may act in.
+SCHOOL_WIDE_ROLES = frozenset({"beheerder", "examencommissie", "examenbureau"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores aware datetimes; SQLite hands back naive ones, which we read as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class EngineState(TypeDecorator):
+    """The serialized workflow (JSON text, spec stripped). A class of its own so that tests can
+    prove the inbox never loads it."""
+
+    impl = Text
+    cache_ok = True
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class School(Base):
+    __tablename__ = "school"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    """One account per person, also across schools (R2)."""
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped to end every session of this user server-side.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    memberships: Mapped[list[RoleMembership]] = relationship(back_populates="user")
+
+
+class RoleMembership(Base):
+    __tablename__ = "role_membership"
+    __table_args__ = (UniqueConstraint("user_id", "school_id", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+
+
+class Student(Base):
+    """A student of a school; the student number is recorded with the account (R3)."""
+
+    __tablename__ = "student"
+    __table_args__ = (UniqueConstraint("school_id", "student_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    student_number: Mapped[str] = mapped_column(String(40))
+    # Cohort: the start year of the qualification dossier (R10).
+    cohort: Mapped[str] = mapped_column(String(20))
+    crebo: Mapped[str] = mapped_column(String(20))
+
+    user: Mapped[User] = relationship()
+
+
+class ProcessVersion(Base):
+    """A deployed, immutable bundle: the diagram, its forms and the serialized spec."""
+
+    __tablename__ = "process_version"
+    __table_args__ = (UniqueConstraint("process_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    bpmn_xml: Mapped[str] = deferred(mapped_column(Text, nullable=False))
+    sha256: Mapped[str] = mapped_column(String(64))
+    forms: Mapped[dict] = deferred(mapped_column(JSON, nullable=False))
+    spec_json: Mapped[str] = deferred(mapped_column(Text, nullable=False))
+    deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("student.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str | None] = deferred(mapped_column(EngineState))
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Head of this instance's audit hash chain (decision 11).
+    audit_head: Mapped[str] = mapped_column(String(64), default="")
+    audit_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    version: Mapped[ProcessVersion] = relationship()
+    student: Mapped[Student | None] = relationship()
+
+
+class Participant(Base):
+    """Who holds a role in one exam (the student, his assessors, the vaststeller…)."""
+
+    __tablename__ = "participant"
+    __table_args__ = (UniqueConstraint("instance_id", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    role: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+
+
+class HumanTask(Base):
+    """Index row of a user task, open or done; the inbox reads only this (decision 4)."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "task_guid"),
+        Index("ix_human_task_assignee_open", "assignee_id", "status", "created_at"),
+        Index("ix_human_task_school_role_open", "school_id", "lane_role", "status", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    lane_role: Mapped[str] = mapped_column(String(40))
+    form_key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    # Denormalised for the inbox: the exam's participant in lane_role, NULL = the school's role.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("student.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    completed_role: Mapped[str | None] = mapped_column(String(40))
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    instance: Mapped[ProcessInstance] = relationship()
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+
+
+class Timer(Base):
+    __tablename__ = "timer"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "task_guid"),
+        Index("ix_timer_status_due", "status", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_guid: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(100))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="waiting")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEvent(Base):
+    """Append-only; a hash chain per instance (decision 11)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(40))
+    task_guid: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    data_digest: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    """Bearer token; only the SHA-256 digest of the random value is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,235 @@
+"""Read-side use cases: the inbox, one task with its form, an instance with its history.
+
+They read the index tables only; none of them loads engine state (decision 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+import forms as formlib
+from processes import policy
+from processes.db import UnitOfWork
+from processes.errors import Forbidden, NotFound
+from processes.models import (
+    ROLES,
+    AuditEvent,
+    HumanTask,
+    Participant,
+    ProcessInstance,
+    ProcessVersion,
+    School,
+    Student,
+    User,
+)
+from processes.runner import criteria_model_for, person_choices
+from processes.versions import loaded_version
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    task_id: int
+    instance_id: int
+    step: str
+    role: str
+    exam: str
+    student_name: str | None
+    student_number: str | None
+    school: str
+    since: datetime
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _visible_open_tasks(session: Session, user_id: int):
+    """The condition of design decision 5, written so each branch can use an index."""
+    branches = [HumanTask.assignee_id == user_id]
+    for school_id, role in policy.school_wide_memberships(session, user_id):
+        branches.append(
+            and_(HumanTask.assignee_id.is_(None), HumanTask.school_id == school_id,
+                 HumanTask.lane_role == role)
+        )
+    return and_(HumanTask.status == "open", or_(*branches))
+
+
+def list_my_tasks(user_id: int, uow: UnitOfWork, page: int = 1, per_page: int = 25) -> Page:
+    """"Mijn taken": open tasks this user may act on, oldest first."""
+    page = max(1, page)
+    per_page = min(max(1, per_page), 100)
+    with uow:
+        s = uow.session
+        cond = _visible_open_tasks(s, user_id)
+        total = s.scalar(select(func.count()).select_from(HumanTask).where(cond))
+        student_user = aliased(User)
+        rows = s.execute(
+            select(
+                HumanTask.id, HumanTask.instance_id, HumanTask.name, HumanTask.lane_role,
+                HumanTask.created_at, HumanTask.due_at, ProcessInstance.title,
+                student_user.name.label("student_name"), Student.student_number,
+                School.name.label("school_name"),
+            )
+            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .join(School, School.id == HumanTask.school_id)
+            .outerjoin(Student, Student.id == HumanTask.student_id)
+            .outerjoin(student_user, student_user.id == Student.user_id)
+            .where(cond)
+            .order_by(HumanTask.created_at, HumanTask.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).all()
+    items = [
+        InboxRow(
+            task_id=r.id, instance_id=r.instance_id, step=r.name, role=r.lane_role, exam=r.title,
+            student_name=r.student_name, student_number=r.student_number, school=r.school_name,
+            since=r.created_at, due_at=r.due_at,
+        )
+        for r in rows
+    ]
+    return Page(items=items, total=total or 0, page=page, per_page=per_page)
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task_id: int
+    instance_id: int
+    revision: int
+    element_id: str
+    step: str
+    role: str
+    role_label: str
+    status: str
+    exam: str
+    student_name: str | None
+    school: str
+    since: datetime
+    due_at: datetime | None
+    form: formlib.FormDef
+    choices: dict = field(default_factory=dict)
+    criteria_model: dict | None = None
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+
+
+def get_task(task_id: int, user_id: int, uow: UnitOfWork) -> TaskView:
+    with uow:
+        s = uow.session
+        task = s.get(HumanTask, task_id)
+        if task is None:
+            raise NotFound("Onbekende taak.")
+        user = s.get(User, user_id)
+        if user is None:
+            raise NotFound("Onbekende gebruiker.")
+        if not policy.may_act_on(s, user, task) and task.completed_by_id != user.id:
+            raise Forbidden("Deze taak is niet voor u.")
+        inst = s.get(ProcessInstance, task.instance_id)
+        version = loaded_version(s, inst.version_id)
+        form = version.forms[task.form_key]
+        school = s.get(School, inst.school_id)
+        student_name = None
+        if inst.student_id is not None:
+            student_name = s.get(Student, inst.student_id).user.name
+        return TaskView(
+            task_id=task.id, instance_id=inst.id, revision=inst.revision,
+            element_id=task.element_id, step=task.name, role=task.lane_role,
+            role_label=ROLES.get(task.lane_role, task.lane_role), status=task.status,
+            exam=inst.title, student_name=student_name, school=school.name,
+            since=task.created_at, due_at=task.due_at, form=form,
+            choices=person_choices(s, form, inst.school_id),
+            criteria_model=criteria_model_for(form, school),
+            completed_by=task.completed_by.name if task.completed_by else None,
+            completed_at=task.completed_at,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    summary: str
+    element_id: str | None
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    id: int
+    title: str
+    status: str
+    revision: int
+    process_id: str
+    version: int
+    school: str
+    student_name: str | None
+    started_at: datetime
+    open_tasks: list[dict]
+    participants: dict[str, str]
+    history: list[HistoryEntry]
+
+
+def may_view_instance(s: Session, user: User, inst: ProcessInstance) -> bool:
+    if s.scalar(select(Participant.id).where(Participant.instance_id == inst.id,
+                                             Participant.user_id == user.id)) is not None:
+        return True
+    return any(
+        policy.holds_role(s, user.id, inst.school_id, role)
+        for role in ("beheerder", "examencommissie", "examenbureau")
+    )
+
+
+def get_instance(instance_id: int, user_id: int, uow: UnitOfWork) -> InstanceView:
+    with uow:
+        s = uow.session
+        inst = s.get(ProcessInstance, instance_id)
+        if inst is None:
+            raise NotFound("Onbekend examen.")
+        user = s.get(User, user_id)
+        if user is None or not may_view_instance(s, user, inst):
+            raise Forbidden("U bent niet betrokken bij dit examen.")
+        pv = s.get(ProcessVersion, inst.version_id)
+        open_rows = s.execute(
+            select(HumanTask.id, HumanTask.name, HumanTask.lane_role, HumanTask.created_at,
+                   HumanTask.due_at, User.name.label("assignee"))
+            .outerjoin(User, User.id == HumanTask.assignee_id)
+            .where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
+            .order_by(HumanTask.created_at)
+        ).all()
+        parts = s.execute(
+            select(Participant.role, User.name).join(User, User.id == Participant.user_id)
+            .where(Participant.instance_id == inst.id)
+        ).all()
+        events = s.scalars(
+            select(AuditEvent).where(AuditEvent.instance_id == inst.id).order_by(AuditEvent.seq)
+        ).all()
+        student_name = s.get(Student, inst.student_id).user.name if inst.student_id else None
+        return InstanceView(
+            id=inst.id, title=inst.title, status=inst.status, revision=inst.revision,
+            process_id=pv.process_id, version=pv.version, school=s.get(School, inst.school_id).name,
+            student_name=student_name, started_at=inst.started_at,
+            open_tasks=[
+                {"task_id": r.id, "step": r.name, "role": r.lane_role, "since": r.created_at,
+                 "due_at": r.due_at, "assignee": r.assignee}
+                for r in open_rows
+            ],
+            participants={r.role: r.name for r in parts},
+            history=[
+                HistoryEntry(at=e.created_at, actor=e.actor_name, role=e.role, action=e.action,
+                             summary=e.summary, element_id=e.element_id)
+                for e in events
+            ],
+        )

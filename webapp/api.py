@@ -1,0 +1,292 @@
+"""The JSON API under /api/v1 (flask-smorest): bearer tokens only, documented in /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g, request
+from flask_smorest import Api, Blueprint
+from marshmallow import Schema, fields
+
+import forms as formlib
+from processes import accounts, queries, runner
+from processes.errors import BadRequest
+from webapp import csrf, uow
+
+blp = Blueprint("api", __name__, url_prefix="/api/v1", description="Taken en examens")
+
+
+# ----------------------------------------------------------------------------- schemas
+
+
+class ApiErrorSchema(Schema):
+    message = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    completed_by = fields.String()
+    completed_at = fields.DateTime(allow_none=True)
+
+
+class TaskSummarySchema(Schema):
+    id = fields.Integer(required=True, attribute="task_id")
+    instance_id = fields.Integer(required=True)
+    step = fields.String(required=True)
+    role = fields.String(required=True)
+    exam = fields.String(required=True)
+    student_name = fields.String(allow_none=True)
+    student_number = fields.String(allow_none=True)
+    school = fields.String(required=True)
+    since = fields.DateTime(required=True)
+    due_at = fields.DateTime(allow_none=True)
+
+
+class TaskPageSchema(Schema):
+    items = fields.List(fields.Nested(TaskSummarySchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+
+
+class PageArgsSchema(Schema):
+    page = fields.Integer(load_default=1, validate=lambda n: n >= 1)
+    per_page = fields.Integer(load_default=25, validate=lambda n: 1 <= n <= 100)
+
+
+class FormFieldSchema(Schema):
+    name = fields.String(required=True)
+    label = fields.String(required=True)
+    type = fields.String(required=True)
+    required = fields.Boolean(required=True)
+    help = fields.String()
+    options = fields.List(fields.Dict())
+    required_when = fields.Dict(allow_none=True)
+
+
+class FormSchema(Schema):
+    key = fields.String(required=True)
+    title = fields.String(required=True)
+    fields = fields.List(fields.Nested(FormFieldSchema), required=True)
+
+
+class TaskDetailSchema(Schema):
+    id = fields.Integer(required=True, attribute="task_id")
+    instance_id = fields.Integer(required=True)
+    revision = fields.Integer(required=True)
+    element_id = fields.String(required=True)
+    step = fields.String(required=True)
+    role = fields.String(required=True)
+    status = fields.String(required=True)
+    exam = fields.String(required=True)
+    student_name = fields.String(allow_none=True)
+    school = fields.String(required=True)
+    since = fields.DateTime(required=True)
+    due_at = fields.DateTime(allow_none=True)
+    completed_by = fields.String(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    form = fields.Nested(FormSchema, required=True)
+
+
+class CompleteTaskSchema(Schema):
+    data = fields.Dict(required=True, metadata={"description": "De velden van het formulier van de taak"})
+
+
+class StepResultSchema(Schema):
+    instance_id = fields.Integer(required=True)
+    revision = fields.Integer(required=True)
+    status = fields.String(required=True)
+    open_task_ids = fields.List(fields.Integer(), required=True)
+
+
+class StartPvbSchema(Schema):
+    school_id = fields.Integer(required=True)
+    student_id = fields.Integer(required=True)
+    title = fields.String(load_default="")
+
+
+class HistoryEntrySchema(Schema):
+    at = fields.DateTime(required=True)
+    actor = fields.String(required=True)
+    role = fields.String(required=True)
+    action = fields.String(required=True)
+    summary = fields.String(required=True)
+    element_id = fields.String(allow_none=True)
+
+
+class OpenTaskSchema(Schema):
+    task_id = fields.Integer(required=True)
+    step = fields.String(required=True)
+    role = fields.String(required=True)
+    since = fields.DateTime(required=True)
+    due_at = fields.DateTime(allow_none=True)
+    assignee = fields.String(allow_none=True)
+
+
+class InstanceSchema(Schema):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    status = fields.String(required=True)
+    revision = fields.Integer(required=True)
+    process_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    school = fields.String(required=True)
+    student_name = fields.String(allow_none=True)
+    started_at = fields.DateTime(required=True)
+    open_tasks = fields.List(fields.Nested(OpenTaskSchema), required=True)
+    participants = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    history = fields.List(fields.Nested(HistoryEntrySchema), required=True)
+
+
+ERRORS = {
+    400: "Ongeldig verzoek",
+    401: "Geen of een ongeldig token",
+    403: "Niet uw taak of examen",
+    404: "Onbekend",
+    413: "Verzoek te groot",
+    415: "Geen JSON",
+}
+
+
+def _errors(*codes):
+    def deco(fn):
+        for code in codes:
+            fn = blp.alt_response(code, schema=ApiErrorSchema, description=ERRORS.get(code, ""))(fn)
+        return fn
+
+    return deco
+
+
+# ----------------------------------------------------------------------------- auth and body
+
+
+def bearer_required(fn):
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _, raw = header.partition(" ")
+        user = accounts.user_for_token(raw.strip(), uow()) if scheme.lower() == "bearer" and raw else None
+        if user is None:
+            return {"message": "Geen geldig token: stuur 'Authorization: Bearer <token>'."}, 401
+        g.api_user = user
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def json_body(schema: Schema) -> dict:
+    """Parses the body ourselves so every refusal carries a Dutch message."""
+    if not request.is_json:
+        raise BadRequest("Stuur de gegevens als JSON (Content-Type: application/json).")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise BadRequest("De JSON in het verzoek is ongeldig.")
+    if not isinstance(payload, dict):
+        raise BadRequest("Het verzoek moet een JSON-object zijn.")
+    errors = schema.validate(payload)
+    if errors:
+        from processes.errors import ValidationFailed
+
+        raise ValidationFailed(_dutch(errors), "De gegevens in het verzoek zijn niet geldig.")
+    return schema.load(payload)
+
+
+_DUTCH = {
+    "Missing data for required field.": "Dit veld is verplicht.",
+    "Not a valid integer.": "Vul een geheel getal in.",
+    "Not a valid mapping type.": "Dit moet een object zijn.",
+    "Not a valid string.": "Dit moet tekst zijn.",
+    "Unknown field.": "Onbekend veld.",
+    "Field may not be null.": "Dit veld mag niet leeg zijn.",
+}
+
+
+def _dutch(errors: dict) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, msgs in errors.items():
+        if isinstance(msgs, dict):
+            for sub, subs in _dutch(msgs).items():
+                out[f"{key}.{sub}"] = subs
+        else:
+            out[key] = [_DUTCH.get(m, m) for m in msgs]
+    return out
+
+
+# ----------------------------------------------------------------------------- endpoints
+
+
+@blp.get("/tasks")
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, TaskPageSchema)
+@_errors(401, 422)
+@bearer_required
+def my_tasks(args):
+    """Mijn taken: de open taken van de gebruiker van het token."""
+    page = queries.list_my_tasks(g.api_user.id, uow(), page=args["page"], per_page=args["per_page"])
+    return {"items": page.items, "total": page.total, "page": page.page, "per_page": page.per_page}
+
+
+@blp.get("/tasks/<int:task_id>")
+@blp.response(200, TaskDetailSchema)
+@_errors(401, 403, 404)
+@bearer_required
+def get_task(task_id: int):
+    """Eén taak met het formulier dat bij de stap hoort."""
+    view = queries.get_task(task_id, g.api_user.id, uow())
+    described = formlib.render_description(view.form, choices=view.choices)
+    form = {
+        "key": view.form.key,
+        "title": view.form.title,
+        "fields": [
+            {
+                "name": f["name"], "label": f["label"], "type": f["type"],
+                "required": bool(f.get("required")), "help": f.get("help") or "",
+                "options": f.get("options") or [], "required_when": f.get("required_when"),
+            }
+            for f in described
+        ],
+    }
+    return {**view.__dict__, "form": form}
+
+
+@blp.post("/tasks/<int:task_id>/complete")
+@blp.doc(requestBody={"required": True,
+                      "content": {"application/json": {"schema": "CompleteTask"}}})
+@blp.response(200, StepResultSchema)
+@_errors(400, 401, 403, 404, 409, 413, 422, 503)
+@bearer_required
+def complete_task(task_id: int):
+    """Rondt een taak af (422: meldingen per veld; 409: iemand anders was eerder)."""
+    body = json_body(CompleteTaskSchema())
+    result = runner.complete_task(task_id, g.api_user.id, body["data"], uow())
+    return result.__dict__
+
+
+@blp.post("/pvb")
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": "StartPvb"}}})
+@blp.response(201, StepResultSchema)
+@_errors(400, 401, 403, 404, 413, 422)
+@bearer_required
+def start_pvb(*_args):
+    """Start een PvB voor een student (de gebruiker wordt de ROC-begeleider)."""
+    body = json_body(StartPvbSchema())
+    result = runner.start_pvb(body["school_id"], body["student_id"], g.api_user.id, uow(),
+                              title=body["title"])
+    return result.__dict__
+
+
+@blp.get("/instances/<int:instance_id>")
+@blp.response(200, InstanceSchema)
+@_errors(401, 403, 404)
+@bearer_required
+def get_instance(instance_id: int):
+    """Een examen met zijn open taken, deelnemers en geschiedenis (wie, rol, wanneer, wat)."""
+    view = queries.get_instance(instance_id, g.api_user.id, uow())
+    return {**view.__dict__, "history": [h.__dict__ for h in view.history]}
+
+
+def init_app(app) -> None:
+    api = Api(app)
+    api.spec.components.schema("CompleteTask", schema=CompleteTaskSchema)
+    api.spec.components.schema("StartPvb", schema=StartPvbSchema)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearer": []}]
+    api.register_blueprint(blp)
+    csrf.exempt(blp)

@@ -1,0 +1,81 @@
+"""Logging in and out (Flask-Login, argon2id, a fresh session at login, server-side ending)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+
+from processes import accounts
+from webapp import uow
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+login_manager = LoginManager()
+
+
+class WebUser(UserMixin):
+    def __init__(self, auth: accounts.AuthUser):
+        self.user_id = auth.id
+        self.name = auth.name
+        self.email = auth.email
+        self.session_version = auth.session_version
+
+    def get_id(self) -> str:
+        # The session version in the id lets the server end sessions: bump it and the id no longer loads.
+        return f"{self.user_id}:{self.session_version}"
+
+
+def init_app(app) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Log in om verder te gaan."
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        try:
+            uid, version = (int(p) for p in user_id.split(":"))
+        except ValueError:
+            return None
+        auth = accounts.load_session_user(uid, version, uow())
+        return WebUser(auth) if auth else None
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("inbox.my_tasks")
+
+
+@bp.route("/inloggen", methods=["GET", "POST"])
+def login():
+    if request.method == "POST":
+        email = request.form.get("email", "")
+        password = request.form.get("wachtwoord", "")
+        auth = accounts.authenticate(email, password, uow())
+        if auth is None:
+            flash("E-mailadres of wachtwoord klopt niet.", "fout")
+            return render_template("auth/login.html", email=email), 401
+        next_url = _safe_next(request.args.get("next"))
+        session.clear()  # a fresh session at login: nothing of the anonymous one carries over
+        login_user(WebUser(auth))
+        return redirect(next_url)
+    return render_template("auth/login.html", email="")
+
+
+@bp.post("/uitloggen")
+@login_required
+def logout():
+    logout_user()
+    session.clear()
+    flash("U bent uitgelogd.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/uitloggen-overal")
+@login_required
+def logout_everywhere():
+    accounts.end_all_sessions(current_user.user_id, uow())
+    logout_user()
+    session.clear()
+    flash("U bent op al uw apparaten uitgelogd.", "info")
+    return redirect(url_for("auth.login"))

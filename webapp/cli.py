@@ -1,0 +1,211 @@
+"""The operator's command line: `examenflow …` (a Flask CLI group over the same use cases)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask.cli import FlaskGroup, with_appcontext
+
+import forms as formlib
+from processes import accounts, audit
+from processes.errors import ExamflowError
+from processes.schema import upgrade_database
+from processes.versions import deploy_process, deploy_shipped
+from webapp import create_app, services, uow
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def cli() -> None:
+    """Examenflow: examens als BPMN-processen."""
+
+
+def _fail(exc: ExamflowError) -> None:
+    click.echo(f"Fout: {exc.message}", err=True)
+    sys.exit(1)
+
+
+@cli.group()
+def db() -> None:
+    """Database aanmaken en bijwerken."""
+
+
+@db.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Maakt de database aan of werkt haar bij tot de nieuwste migratie."""
+    upgrade_database(services().engine)
+    click.echo("Database bijgewerkt.")
+
+
+@cli.command()
+@click.argument("bpmn_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--forms-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Map met formulierbestanden (standaard forms/).")
+@click.option("--by", "by_email", help="E-mailadres van wie deployt (voor het logboek).")
+@with_appcontext
+def deploy(bpmn_file: Path | None, forms_dir: Path | None, by_email: str | None) -> None:
+    """Zet een diagram (of alle diagrammen in bpmn/) met de formulieren in gebruik als nieuwe versie."""
+    try:
+        actor = accounts.user_id_by_email(by_email, uow()) if by_email else None
+        if bpmn_file is None:
+            results = deploy_shipped(uow(), actor, forms_dir=forms_dir)
+        else:
+            form_files = formlib.load_form_dir(forms_dir or formlib.shipped_forms_dir())
+            results = [deploy_process(bpmn_file.read_bytes(), bpmn_file.stem, form_files, actor, uow())]
+    except ExamflowError as exc:
+        _fail(exc)
+    for r in results:
+        state = "ongewijzigd" if r.unchanged else "nieuw"
+        click.echo(f"{r.process_id}: versie {r.version} ({state})")
+
+
+@cli.group()
+def school() -> None:
+    """Scholen."""
+
+
+@school.command("create")
+@click.argument("code")
+@click.argument("name")
+@with_appcontext
+def school_create(code: str, name: str) -> None:
+    try:
+        sid = accounts.create_school(code, name, uow())
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"School {code} aangemaakt (id {sid}).")
+
+
+@cli.group()
+def user() -> None:
+    """Accounts en rollen."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--school", "school_code", help="Schoolcode voor --role.")
+@click.option("--role", "roles", multiple=True, help="Rol op die school (meerdere keren mogelijk).")
+@with_appcontext
+def user_create(email: str, name: str, password: str, school_code: str | None, roles: tuple[str, ...]) -> None:
+    """Maakt een account (één per persoon, ook over scholen heen) met rollen."""
+    try:
+        uid = accounts.create_user(email, name, password, uow())
+        if roles:
+            if not school_code:
+                raise ExamflowError("Geef --school bij --role.")
+            sid = accounts.school_id_by_code(school_code, uow())
+            for role in roles:
+                accounts.grant_role(uid, sid, role, uow())
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"Account {email} aangemaakt (id {uid}).")
+
+
+@user.command("grant")
+@click.argument("email")
+@click.argument("school_code")
+@click.argument("role")
+@with_appcontext
+def user_grant(email: str, school_code: str, role: str) -> None:
+    """Geeft een bestaand account een rol op een school."""
+    try:
+        accounts.grant_role(accounts.user_id_by_email(email, uow()),
+                            accounts.school_id_by_code(school_code, uow()), role, uow())
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"{email} is nu {role} op {school_code}.")
+
+
+@cli.group()
+def student() -> None:
+    """Studenten."""
+
+
+@student.command("create")
+@click.argument("email")
+@click.argument("school_code")
+@click.argument("student_number")
+@click.option("--cohort", required=True, help="Startjaar van het kwalificatiedossier (R10).")
+@click.option("--crebo", required=True)
+@with_appcontext
+def student_create(email: str, school_code: str, student_number: str, cohort: str, crebo: str) -> None:
+    """Schrijft een bestaand account in als student van een school, met studentnummer (R3)."""
+    try:
+        sid = accounts.create_student(accounts.user_id_by_email(email, uow()),
+                                      accounts.school_id_by_code(school_code, uow()),
+                                      student_number, cohort, crebo, uow())
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"Student {student_number} ingeschreven (id {sid}).")
+
+
+@cli.group()
+def token() -> None:
+    """API-tokens."""
+
+
+@token.command("create")
+@click.argument("email")
+@click.option("--name", default="api", show_default=True)
+@click.option("--days", default=90, show_default=True, type=int)
+@with_appcontext
+def token_create(email: str, name: str, days: int) -> None:
+    """Maakt een bearer-token; het wordt één keer getoond."""
+    try:
+        raw = accounts.create_api_token(accounts.user_id_by_email(email, uow()), name, uow(), days=days)
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(raw)
+
+
+@token.command("revoke")
+@click.argument("raw_token")
+@with_appcontext
+def token_revoke(raw_token: str) -> None:
+    try:
+        accounts.revoke_api_token(raw_token, uow())
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo("Token ingetrokken.")
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Het logboek (audit trail)."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Controleert de hashketen van elk examen: gewijzigde of verwijderde gebeurtenissen."""
+    with uow() as work:
+        count, problems = audit.verify_all(work.session)
+    for p in problems:
+        click.echo(f"examen {p.instance_id}: {p.message}")
+    if problems:
+        click.echo(f"{len(problems)} probleem/problemen in {count} examens.", err=True)
+        sys.exit(1)
+    click.echo(f"Logboek in orde: {count} examens gecontroleerd.")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Alleen voorbereiden, niet starten.")
+def demo(host: str, port: int, no_serve: bool) -> None:
+    """Bereidt een demo voor (database, diagrammen, accounts, examens) en start die op host:port."""
+    from processes.demo import prepare_demo
+
+    app = create_app({"EXAMENFLOW_DEMO": True})
+    with app.app_context():
+        upgrade_database(services().engine)
+        summary = prepare_demo(uow())
+    for line in summary:
+        click.echo(line)
+    if not no_serve:
+        click.echo(f"Examenflow draait op http://{host}:{port}  (stoppen: Ctrl+C)")
+        app.run(host=host, port=port, threaded=True, use_reloader=False)

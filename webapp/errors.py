@@ -1,0 +1,58 @@
+"""Every error a user can cause becomes a 4xx with a Dutch message (HTML or JSON), never a 500."""
+
+from __future__ import annotations
+
+from flask import jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from processes.errors import Conflict, ExamflowError, ValidationFailed
+
+MESSAGES = {
+    400: "Het verzoek is ongeldig.",
+    401: "U bent niet ingelogd.",
+    403: "U heeft geen toegang tot deze pagina.",
+    404: "Deze pagina bestaat niet.",
+    405: "Deze handeling is hier niet mogelijk.",
+    413: "Het verzoek is te groot.",
+    415: "Stuur de gegevens als JSON (Content-Type: application/json).",
+    422: "De gegevens zijn niet geldig.",
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_body(exc: ExamflowError) -> dict:
+    body: dict = {"message": exc.message}
+    if isinstance(exc, ValidationFailed):
+        body["errors"] = exc.errors
+    if isinstance(exc, Conflict) and exc.by:
+        body["completed_by"] = exc.by
+        body["completed_at"] = exc.at.isoformat() if exc.at else None
+    return body
+
+
+def init_app(app) -> None:
+    @app.errorhandler(ExamflowError)
+    def examflow_error(exc: ExamflowError):
+        if wants_json():
+            return jsonify(error_body(exc)), exc.status
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        msg = "Uw formulier is verlopen of ongeldig (CSRF-controle). Laad de pagina opnieuw en probeer het nog eens."
+        return render_template("error.html", status=400, message=msg), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        message = MESSAGES.get(status, exc.name)
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            message = f"Het verzoek is te groot (maximaal {limit // 1024} kB)."
+        if wants_json():
+            return jsonify({"message": message}), status
+        return render_template("error.html", status=status, message=message), status
