@@ -8,6 +8,7 @@ flow node made it into the spec (style.md convention 6), is `missing_flow_nodes`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -80,9 +81,7 @@ def parse_xml(filename: str, data: bytes) -> etree._ElementTree:
         tree = etree.ElementTree(etree.fromstring(data, parser))
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno is not None else "?"
-        raise DiagramError(
-            [ElementError(None, f"{filename}, regel {line}: geen geldige XML ({exc.msg}).")]
-        ) from None
+        raise DiagramError([ElementError(None, f"{filename}, regel {line}: geen geldige XML ({exc.msg}).")]) from None
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise DiagramError(
             [ElementError(None, f"{filename}: een DOCTYPE (met entiteiten) is niet toegestaan in BPMN.")]
@@ -91,20 +90,19 @@ def parse_xml(filename: str, data: bytes) -> etree._ElementTree:
 
 
 _validator: BpmnValidator | None = None
+# One XMLSchema keeps the error log of its last run only: validate and read the log under a lock.
+_validator_lock = threading.Lock()
 
 
 def xsd_errors(tree: etree._ElementTree, filename: str) -> list[ElementError]:
     """Validates against the BPMN 2.0 XSD that SpiffWorkflow ships, reporting every violation."""
     global _validator
-    if _validator is None:
-        # Loading the schema takes ~100 ms; deploys are rare but tests compile often.
-        _validator = BpmnValidator()
-    _validator.preprocess(tree)
-    schema = _validator.validator
-    # Copy the log right away: a shared XMLSchema keeps only the log of its last run.
-    if schema.validate(tree):
-        return []
-    entries = list(schema.error_log)
+    with _validator_lock:
+        if _validator is None:
+            _validator = BpmnValidator()  # parses the XSD set: once per process, not per deploy
+        _validator.preprocess(tree)
+        schema = _validator.validator
+        entries = [] if schema.validate(tree) else list(schema.error_log)
     return [
         ElementError(
             _element_id_at(tree, entry.path, entry.line),
@@ -162,9 +160,7 @@ def element_errors(
     return errors, facts
 
 
-def _lane_errors(
-    process: etree._Element, known_roles: set[str] | None, facts: BundleFacts
-) -> list[ElementError]:
+def _lane_errors(process: etree._Element, known_roles: set[str] | None, facts: BundleFacts) -> list[ElementError]:
     errors = []
     for lane in process.iter(f"{{{BPMN}}}lane"):
         name = (lane.get("name") or "").strip()
@@ -191,7 +187,7 @@ def _node_errors(
 ) -> Iterator[ElementError]:
     node_id = node.get("id")
     tag = node.tag
-    if tag in FLOW_NODE_TAGS and node_id is not None and _is_reserved(node_id):
+    if tag in FLOW_NODE_TAGS and node_id is not None and is_reserved_id(node_id):
         yield ElementError(
             node_id,
             f"De id '{node_id}' is gereserveerd door de procesmotor; kies een "
@@ -208,7 +204,7 @@ def _node_errors(
     yield from _expression_errors(node, helper_names)
 
 
-def _is_reserved(node_id: str) -> bool:
+def is_reserved_id(node_id: str) -> bool:
     return node_id in RESERVED_IDS or node_id.endswith(_RESERVED_SUFFIXES)
 
 
@@ -218,17 +214,14 @@ def _owner_id(node: etree._Element) -> str | None:
     return None if node is None else node.get("id")
 
 
-def _service_task_errors(
-    node: etree._Element, handler_names: set[str], facts: BundleFacts
-) -> Iterator[ElementError]:
+def _service_task_errors(node: etree._Element, handler_names: set[str], facts: BundleFacts) -> Iterator[ElementError]:
     node_id = node.get("id")
     # Camunda's own implementations would be ignored silently by SpiffWorkflow: say so instead.
     for attribute in ("class", "expression", "delegateExpression", "type", "topic"):
         if node.get(f"{{{CAMUNDA}}}{attribute}") is not None:
             yield ElementError(
                 node_id,
-                f"camunda:{attribute} wordt niet ondersteund; noem de handler in de "
-                "eigenschappen (handler=...).",
+                f"camunda:{attribute} wordt niet ondersteund; noem de handler in de eigenschappen (handler=...).",
             )
     handler = service_handler_name(node)
     if handler is None:
@@ -261,9 +254,14 @@ def _user_task_errors(
 
 
 def _in_a_lane(node: etree._Element) -> bool:
-    node_id = node.get("id")
-    refs = node.getroottree().getroot().iter(f"{{{BPMN}}}flowNodeRef")
-    return any((ref.text or "").strip() == node_id for ref in refs)
+    # A task inside an embedded subprocess takes the lane of the subprocess (as the parser does):
+    # bpmn-js lists only the subprocess itself in the lane.
+    referenced = {(ref.text or "").strip() for ref in node.getroottree().getroot().iter(f"{{{BPMN}}}flowNodeRef")}
+    while node is not None and node.tag != full_tag("process"):
+        if node.get("id") in referenced:
+            return True
+        node = node.getparent()
+    return False
 
 
 # Where expressions live: (xpath relative to the node, mode, the id to report, what it is).
@@ -350,7 +348,7 @@ def _missing_in(
         if node.tag not in FLOW_NODE_TAGS:
             continue
         node_id = node.get("id")
-        if node_id is not None and _is_reserved(node_id):
+        if node_id is not None and is_reserved_id(node_id):
             continue  # already reported, with the better message, by the element checks
         task_spec = spec.task_specs.get(node_id)
         if not isinstance(task_spec, BpmnSpecMixin) or task_spec.bpmn_id != node_id:

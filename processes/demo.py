@@ -24,16 +24,29 @@ STAFF = [
     ("beoordelaar@demo.nl", "Bert Beoordelaar", ["praktijkbeoordelaar"]),
     ("commissie@demo.nl", "Carla Commissie", ["examencommissie"]),
 ]
-# (e-mail, name, student number, how many steps to complete before parking)
+# (e-mail, name, student number, demo login?). Only Sanne logs in; the others are exam subjects.
 STUDENTS = [
-    ("student@demo.nl", "Sanne Student", "100001", 1),
-    ("student2@demo.nl", "Daan de Vries", "100002", 0),
-    ("student3@demo.nl", "Emma Jansen", "100003", 2),
-    ("student4@demo.nl", "Noah Bakker", "100004", 3),
-    ("student5@demo.nl", "Lotte Visser", "100005", 4),
-    ("student6@demo.nl", "Finn Smit", "100006", 5),
-    ("student7@demo.nl", "Julia Mulder", "100007", 6),
+    ("student@demo.nl", "Sanne Student", "100001", True),
+    ("daan@demo.nl", "Daan de Vries", "100002", False),
+    ("emma@demo.nl", "Emma Jansen", "100003", False),
+    ("noah@demo.nl", "Noah Bakker", "100004", False),
+    ("lotte@demo.nl", "Lotte Visser", "100005", False),
+    ("julia@demo.nl", "Julia Mulder", "100007", False),
 ]
+# (student e-mail, exam title, how many steps to complete before parking it)
+EXAMS = [
+    ("daan@demo.nl", "PvB Zorg verlenen", 0),
+    ("student@demo.nl", "PvB Zorg verlenen", 1),
+    ("emma@demo.nl", "PvB Zorg verlenen", 2),
+    ("noah@demo.nl", "PvB Zorg verlenen", 3),
+    ("lotte@demo.nl", "PvB Zorg verlenen", 4),
+    ("student@demo.nl", "PvB Begeleiden", 5),
+    ("julia@demo.nl", "PvB Zorg verlenen", 6),
+]
+
+
+def demo_logins() -> list[str]:
+    return [s[0] for s in STAFF] + [s[0] for s in STUDENTS if s[3]]
 
 
 def _step_data(form_key: str, people: dict[str, int]) -> dict:
@@ -76,10 +89,12 @@ def prepare_demo(uow: UnitOfWork) -> list[str]:
         for role in roles:
             accounts.grant_role(uid, school_id, role, uow)
     begeleider = people["begeleider@demo.nl"]
-    for email, name, number, steps in STUDENTS:
-        uid = accounts.create_user(email, name, DEMO_PASSWORD, uow)
-        student_id = accounts.create_student(uid, school_id, number, "2024", "25655", uow)
-        result = runner.start_pvb(school_id, student_id, begeleider, uow, title=f"PvB {name}")
+    student_ids: dict[str, int] = {}
+    for email, name, number, can_login in STUDENTS:
+        uid = accounts.create_user(email, name, DEMO_PASSWORD if can_login else None, uow)
+        student_ids[email] = accounts.create_student(uid, school_id, number, "2024", "25655", uow)
+    for email, title, steps in EXAMS:
+        result = runner.start_pvb(school_id, student_ids[email], begeleider, uow, title=title)
         for _ in range(steps):
             with uow:
                 task = uow.session.scalar(
@@ -89,6 +104,6 @@ def prepare_demo(uow: UnitOfWork) -> list[str]:
                 form_key = task.form_key
                 task_id = task.id
             runner.complete_task(task_id, actor, _step_data(form_key, people), uow)
-    lines.append(f"Demo-school 'ROC Demo' met {len(STUDENTS)} examens aangemaakt.")
+    lines.append(f"Demo-school 'ROC Demo' met {len(EXAMS)} examens aangemaakt.")
     lines.append(f"Inloggen met bijvoorbeeld begeleider@demo.nl / {DEMO_PASSWORD}")
     return lines

@@ -24,6 +24,7 @@ from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
@@ -43,6 +44,7 @@ from processes.bpmn_validation import (
     DiagramError,
     ElementError,
     element_errors,
+    is_reserved_id,
     missing_flow_nodes,
     parse_xml,
     xsd_errors,
@@ -55,6 +57,7 @@ __all__ = [
     "ElementError",
     "Engine",
     "HandlerServiceTask",
+    "IncompatibleState",
     "ReadyTask",
     "TaskNotReady",
     "UserTaskDef",
@@ -199,8 +202,8 @@ class Engine:
         self._registry = self._serializer.registry
         # Never use serialize_json: it flips a flag on the shared registry for the duration of a dump,
         # which another thread's dump would see. The encoder handles what `convert` leaves behind
-        # (task data deltas), so a dump needs no flag.
-        self._encoder = self._serializer._encoder_cls
+        # (datetimes in task data deltas), so a dump needs no flag.
+        self._encoder = create_encoder(self._registry)
         self._specs: dict[str, _SpecBundle] = {}
         self._lock = threading.Lock()
         self._script_engine = make_script_engine()
@@ -231,7 +234,6 @@ class Engine:
             raise DiagramError(errors)
 
         bundle, parse_errors = _parse(trees, process_id)
-        errors += parse_errors
         process_ids = set(bundle) or {
             p.get("id") for tree in trees.values() for p in tree.getroot().iterfind(f"{{{BPMN}}}process")
         }
@@ -244,8 +246,12 @@ class Engine:
             known_forms=known_forms,
         )
         errors += element_findings
-        if bundle:
-            errors += missing_flow_nodes(trees.values(), bundle)
+        if not any(e.element_id is not None and is_reserved_id(e.element_id) for e in element_findings):
+            # A reserved id makes the parser fail or drop what follows it; those findings would only
+            # bury the one that tells the process owner what to change.
+            errors += parse_errors
+            if bundle:
+                errors += missing_flow_nodes(trees.values(), bundle)
         if errors:
             raise DiagramError(errors)
 

@@ -17,6 +17,10 @@ class NotFound(ExamflowError):
     status = 404
 
 
+class Unauthorized(ExamflowError):
+    status = 401
+
+
 class Forbidden(ExamflowError):
     status = 403
 

@@ -168,3 +168,12 @@ def login(client, email: str, password: str = PASSWORD):
     resp = client.post("/inloggen", data={"email": email, "wachtwoord": password, "csrf_token": token})
     assert resp.status_code == 302, resp.get_data(as_text=True)
     return resp
+
+
+def run_cli(app, *args: str):
+    """Runs `examenflow ARGS` against the test app."""
+    from flask.cli import ScriptInfo
+
+    from webapp.cli import cli
+
+    return app.test_cli_runner().invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app))

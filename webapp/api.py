@@ -10,7 +10,7 @@ from marshmallow import Schema, fields
 
 import forms as formlib
 from processes import accounts, queries, runner
-from processes.errors import BadRequest
+from processes.errors import BadRequest, Unauthorized, ValidationFailed
 from webapp import csrf, uow
 
 blp = Blueprint("api", __name__, url_prefix="/api/v1", description="Taken en examens")
@@ -164,7 +164,7 @@ def bearer_required(fn):
         scheme, _, raw = header.partition(" ")
         user = accounts.user_for_token(raw.strip(), uow()) if scheme.lower() == "bearer" and raw else None
         if user is None:
-            return {"message": "Geen geldig token: stuur 'Authorization: Bearer <token>'."}, 401
+            raise Unauthorized("Geen geldig token: stuur 'Authorization: Bearer <token>'.")
         g.api_user = user
         return fn(*args, **kwargs)
 
@@ -182,8 +182,6 @@ def json_body(schema: Schema) -> dict:
         raise BadRequest("Het verzoek moet een JSON-object zijn.")
     errors = schema.validate(payload)
     if errors:
-        from processes.errors import ValidationFailed
-
         raise ValidationFailed(_dutch(errors), "De gegevens in het verzoek zijn niet geldig.")
     return schema.load(payload)
 

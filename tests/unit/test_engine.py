@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,8 +44,12 @@ PVB_FORMS = {
 FORM_DATA = {
     "opdracht_aanmaken": {"titel": "Onderhoud installaties", "gewenste_einddatum": "2026-06-30"},
     "opdracht_verwerven": {"examenlocatie": "Installatiebedrijf De Vries", "context": "Storingsdienst"},
-    "deelnemers_vastleggen": {"praktijkbegeleider": 11, "praktijkbeoordelaar": 12, "roc_beoordelaar": 13,
-                              "vaststeller": 14},
+    "deelnemers_vastleggen": {
+        "praktijkbegeleider": 11,
+        "praktijkbeoordelaar": 12,
+        "roc_beoordelaar": 13,
+        "vaststeller": 14,
+    },
     "opdracht_goedkeuren": {"besluit": "akkoord", "bevestiging": True},
     "afspraken_plannen": {"uitvoeringsdatum": "2026-05-11", "beoordelingsdatum": "2026-05-15"},
     "beoordelen": {"beoordeling": {"wp1": {"k1": "voldaan"}}, "bevestiging": True},
@@ -84,16 +89,19 @@ _HEAD = (
 def diagram(body: str, lanes: dict[str, list[str]] | None = None, prolog: str = "") -> bytes:
     lane_xml = ""
     if lanes:
-        lane_xml = '<bpmn:laneSet id="banen">' + "".join(
-            f'<bpmn:lane id="baan_{i}" name="{name}">'
-            + "".join(f"<bpmn:flowNodeRef>{n}</bpmn:flowNodeRef>" for n in nodes)
-            + "</bpmn:lane>"
-            for i, (name, nodes) in enumerate(lanes.items())
-        ) + "</bpmn:laneSet>"
+        lane_xml = (
+            '<bpmn:laneSet id="banen">'
+            + "".join(
+                f'<bpmn:lane id="baan_{i}" name="{name}">'
+                + "".join(f"<bpmn:flowNodeRef>{n}</bpmn:flowNodeRef>" for n in nodes)
+                + "</bpmn:lane>"
+                for i, (name, nodes) in enumerate(lanes.items())
+            )
+            + "</bpmn:laneSet>"
+        )
     head = _HEAD if not prolog else _HEAD.replace("<bpmn:definitions", prolog + "<bpmn:definitions", 1)
     return (
-        f'{head}<bpmn:process id="proef" isExecutable="true">{lane_xml}{body}</bpmn:process>'
-        "</bpmn:definitions>"
+        f'{head}<bpmn:process id="proef" isExecutable="true">{lane_xml}{body}</bpmn:process></bpmn:definitions>'
     ).encode()
 
 
@@ -246,6 +254,38 @@ def test_a_state_loads_in_another_engine(engine, pvb):
     ]
 
 
+def test_datetimes_in_task_data_survive_a_dump(engine, pvb):
+    wf = engine.load("pvb:1", pvb.spec_json, _state_after_start(engine, pvb))
+    (task,) = engine.ready_user_tasks(wf)
+    moment = datetime(2026, 5, 11, 9, 30, tzinfo=UTC)
+    engine.complete_user_task(wf, task.guid, {**FORM_DATA["opdracht_aanmaken"], "vastgelegd_op": moment})
+    engine.run(wf, ctx_for())
+    (next_task,) = engine.ready_user_tasks(engine.load("pvb:1", pvb.spec_json, engine.dump(wf)))
+    assert next_task.data["vastgelegd_op"] == moment
+
+
+def test_workers_share_one_engine_and_its_cached_specs(pvb):
+    """Gunicorn threads: one engine, one cached spec per version, many instances at once."""
+    engine = Engine()
+
+    def walk(_: int) -> list[str]:
+        wf = engine.new_workflow("pvb:1", pvb.spec_json)
+        engine.run(wf, ctx_for())
+        state, seen = engine.dump(wf), []
+        while ready := engine.ready_user_tasks(wf := engine.load("pvb:1", pvb.spec_json, state)):
+            seen.append(ready[0].element_id)
+            data = FORM_DATA.get(ready[0].form_key, {"besluit": "vastgesteld", "bevestiging": True})
+            engine.complete_user_task(wf, ready[0].guid, data)
+            engine.run(wf, ctx_for())
+            state = engine.dump(wf)
+        return seen
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        walks = list(pool.map(walk, range(32)))
+    assert all(w == walks[0] for w in walks)
+    assert len(walks[0]) == 7
+
+
 def test_a_task_can_be_completed_only_while_it_is_ready(engine, pvb):
     wf = engine.load("pvb:1", pvb.spec_json, _state_after_start(engine, pvb))
     (task,) = engine.ready_user_tasks(wf)
@@ -264,8 +304,7 @@ def test_a_handler_that_raises_propagates_out_of_run(engine, monkeypatch):
 
     # The registry has no way to unregister; monkeypatch restores it after the test.
     monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, "proef_ontploft", exploding)
-    compiled = engine.compile({"proef.bpmn": diagram(linear(service_task("versturen", "proef_ontploft")))},
-                              "proef")
+    compiled = engine.compile({"proef.bpmn": diagram(linear(service_task("versturen", "proef_ontploft")))}, "proef")
     wf = engine.new_workflow("proef:ontploft", compiled.spec_json)
     with pytest.raises(ConnectionError, match="OKE niet bereikbaar"):
         engine.run(wf, ctx_for())
@@ -273,8 +312,9 @@ def test_a_handler_that_raises_propagates_out_of_run(engine, monkeypatch):
 
 def test_a_service_task_does_not_pass_without_its_handler(engine):
     """A plain do_engine_steps (not Engine.run) must not skip the handler silently."""
-    compiled = engine.compile({"proef.bpmn": diagram(linear(service_task("gereed", "record_assignment_ready")))},
-                              "proef")
+    compiled = engine.compile(
+        {"proef.bpmn": diagram(linear(service_task("gereed", "record_assignment_ready")))}, "proef"
+    )
     wf = engine.new_workflow("proef:kaal", compiled.spec_json)
     with pytest.raises(RuntimeError, match="without its handler"):
         wf.do_engine_steps()
@@ -292,7 +332,7 @@ def _timer_diagram() -> bytes:
         '<bpmn:startEvent id="proef_gestart" />'
         + user_task("wachten")
         + '<bpmn:boundaryEvent id="termijn_verlopen" attachedToRef="wachten" cancelActivity="false">'
-        '<bpmn:timerEventDefinition><bpmn:timeDuration>P5D</bpmn:timeDuration></bpmn:timerEventDefinition>'
+        "<bpmn:timerEventDefinition><bpmn:timeDuration>P5D</bpmn:timeDuration></bpmn:timerEventDefinition>"
         "</bpmn:boundaryEvent>"
         '<bpmn:intermediateCatchEvent id="tot_de_afspraak"><bpmn:timerEventDefinition>'
         '<bpmn:timeDate>"2031-03-03T09:00:00+01:00"</bpmn:timeDate></bpmn:timerEventDefinition>'
@@ -339,6 +379,45 @@ def test_waiting_timers_report_their_due_time_and_fire_after_a_refresh(engine, m
     assert boundary.due_at == datetime(2031, 3, 8, 8, 0, 1, tzinfo=UTC)
 
 
+def test_a_deadline_around_several_steps_runs_from_the_cached_subprocess_spec(engine):
+    """Design decision 7's shape: a non-interrupting boundary timer on an embedded subprocess."""
+    body = (
+        '<bpmn:startEvent id="proef_gestart" /><bpmn:subProcess id="beoordeling">'
+        '<bpmn:startEvent id="beoordeling_gestart" />'
+        + user_task("beoordelen")
+        + service_task("gereed", "record_assignment_ready")
+        + '<bpmn:endEvent id="beoordeling_klaar" />'
+        '<bpmn:sequenceFlow id="b1" sourceRef="beoordeling_gestart" targetRef="beoordelen" />'
+        '<bpmn:sequenceFlow id="b2" sourceRef="beoordelen" targetRef="gereed" />'
+        '<bpmn:sequenceFlow id="b3" sourceRef="gereed" targetRef="beoordeling_klaar" />'
+        "</bpmn:subProcess>"
+        '<bpmn:boundaryEvent id="vijf_werkdagen" attachedToRef="beoordeling" cancelActivity="false">'
+        '<bpmn:timerEventDefinition><bpmn:timeDate>"2031-01-01T00:00:00+00:00"</bpmn:timeDate>'
+        "</bpmn:timerEventDefinition></bpmn:boundaryEvent>"
+        '<bpmn:endEvent id="proef_klaar" /><bpmn:endEvent id="te_laat" />'
+        '<bpmn:sequenceFlow id="s1" sourceRef="proef_gestart" targetRef="beoordeling" />'
+        '<bpmn:sequenceFlow id="s2" sourceRef="beoordeling" targetRef="proef_klaar" />'
+        '<bpmn:sequenceFlow id="s3" sourceRef="vijf_werkdagen" targetRef="te_laat" />'
+    )
+    # bpmn-js lists only the subprocess in the lane; the task inside takes that lane.
+    xml = diagram(body, lanes={"praktijkbeoordelaar": ["beoordeling"]})
+    compiled = engine.compile({"proef.bpmn": xml}, "proef", known_roles=PVB_ROLES, known_forms=PVB_FORMS)
+    assert [(t.element_id, t.lane) for t in compiled.user_tasks] == [("beoordelen", "praktijkbeoordelaar")]
+    wf = engine.new_workflow("proef:deelproces", compiled.spec_json)
+    engine.run(wf, ctx_for())
+    state = engine.dump(wf)
+    assert [t.element_id for t in engine.waiting_timers(wf)] == ["vijf_werkdagen"]
+    engine.load("proef:deelproces", compiled.spec_json, state)  # a first restore must not spoil the cache
+    wf = engine.load("proef:deelproces", compiled.spec_json, state)
+    (task,) = engine.ready_user_tasks(wf)
+    engine.complete_user_task(wf, task.guid, {"oordeel": "voldaan"})
+    engine.run(wf, ctx_for())
+    wf = engine.load("proef:deelproces", compiled.spec_json, engine.dump(wf))
+    assert engine.is_completed(wf)
+    assert engine.data(wf) == {"oordeel": "voldaan", "opdracht_gereed": True}
+    assert engine.waiting_timers(wf) == []
+
+
 # ----------------------------------------------------------------------------- what compile refuses
 
 
@@ -382,7 +461,8 @@ def test_a_user_task_outside_every_lane_or_with_an_unknown_form_is_refused(engin
 
 
 def test_malformed_xml_is_refused_with_its_line(engine):
-    errors = refused(engine, b'<?xml version="1.0"?>\n<bpmn:definitions>\n<oeps></bpmn:definitions>')
+    broken = diagram(linear(user_task("taak"))).replace(b"</bpmn:process>", b"<oeps></bpmn:process>")
+    errors = refused(engine, broken)
     assert len(errors) == 1
     assert errors[0].element_id is None
     assert "regel 3" in errors[0].message
@@ -405,8 +485,9 @@ def test_an_external_entity_is_refused_without_reading_the_file(engine, tmp_path
 
 def test_an_entity_expansion_bomb_is_refused(engine):
     prolog = '<!DOCTYPE bpmn:definitions [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>\n'
-    errors = refused(engine, diagram(linear(user_task("taak", inner="<bpmn:documentation>&b;</bpmn:documentation>")),
-                                     prolog=prolog))
+    errors = refused(
+        engine, diagram(linear(user_task("taak", inner="<bpmn:documentation>&b;</bpmn:documentation>")), prolog=prolog)
+    )
     assert "DOCTYPE" in errors[0].message
 
 
@@ -423,16 +504,16 @@ def test_a_flow_node_with_a_reserved_id_is_refused(engine, reserved):
     assert "gereserveerd" in errors[0].message
 
 
-def test_the_parser_really_drops_a_task_with_id_start():
-    """Why the check exists (style.md convention 6): the parser swaps the task for its own Start."""
+def test_the_parser_really_drops_what_follows_a_task_with_id_end():
+    """Why the check exists (style.md convention 6): the parser swaps the task for its own End."""
     parser = CamundaParser()
-    tree = etree.ElementTree(etree.fromstring(diagram(linear(user_task("Start"), user_task("daarna")))))
+    tree = etree.ElementTree(etree.fromstring(diagram(linear(user_task("End"), user_task("daarna")))))
     parser.add_bpmn_xml(tree)
-    spec = parser.get_spec("proef")
-    assert type(spec.task_specs["Start"]).__name__ == "BpmnStartTask"
-    # Seen from the bundle check, with the reserved-id filter out of the way: 'Start' is skipped there
-    # because the element check reports it; the unreachable 'daarna' is what remains.
-    assert [e.element_id for e in missing_flow_nodes([tree], {"proef": spec})] == ["daarna"]
+    spec = parser.get_spec("proef")  # no complaint from the parser
+    assert type(spec.task_specs["End"]).__name__ == "SimpleBpmnTask"
+    assert "daarna" not in spec.task_specs
+    # 'End' itself is left to the reserved-id check, which has the better message.
+    assert [e.element_id for e in missing_flow_nodes([tree], {"proef": spec})] == ["daarna", "proef_klaar"]
 
 
 def test_an_unreachable_flow_node_is_refused(engine):

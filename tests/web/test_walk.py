@@ -8,32 +8,9 @@ import pytest
 
 from tests.conftest import PEOPLE, STUDENTS, csrf_from, login
 from tests.support.api import api_for
+from tests.support.walk import STEPS, step_data
 
-
-def step_data(world, step: str) -> dict:
-    u = world.users
-    return {
-        "opdracht_aanmaken": {"titel": "Zorgen voor een cliënt", "opdrachttekst": "Voer de zorg uit.",
-                              "gewenste_einddatum": "2027-03-01"},
-        "opdracht_verwerven": {"examenlocatie": "Zorggroep De Linde", "context": "Thuiszorg"},
-        "deelnemers_vastleggen": {"praktijkbegeleider": u["praktijkbegeleider"],
-                                  "praktijkbeoordelaar": u["beoordelaar_a"],
-                                  "roc_beoordelaar": u["rocbeoordelaar_a"], "vaststeller": u["commissie_a"]},
-        "goedkeuren_praktijkbegeleider": {"besluit": "akkoord", "bevestiging": True},
-        "opdracht_vaststellen": {"besluit": "vastgesteld", "bevestiging": True},
-        "afspraken_plannen": {"uitvoeringsdatum": "2027-02-01", "beoordelingsdatum": "2027-02-10"},
-    }[step]
-
-
-# (element id of the step, the person who must be the only one to see it)
-WALK = [
-    ("opdracht_aanmaken", "begeleider_a"),
-    ("opdracht_verwerven", "student_a"),
-    ("deelnemers_vastleggen", "begeleider_a"),
-    ("goedkeuren_praktijkbegeleider", "praktijkbegeleider"),
-    ("opdracht_vaststellen", "commissie_a"),
-    ("afspraken_plannen", "student_a"),
-]
+WALK = STEPS
 EVERYONE = list(PEOPLE) + list(STUDENTS)
 
 
