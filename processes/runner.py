@@ -20,7 +20,7 @@ import forms as formlib
 from handlers.registry import HandlerContext
 from processes import assessment, audit, policy
 from processes.db import UnitOfWork
-from processes.engine import default_engine
+from processes.engine import TaskNotReady, default_engine
 from processes.errors import BadRequest, Conflict, NotFound, StepFailed, ValidationFailed
 from processes.models import (
     SCHOOL_WIDE_ROLES,
@@ -306,8 +306,12 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
 
         engine = default_engine()
         wf = engine.load(version.key, version.spec_json, inst.state)
-        _run_step(lambda: (engine.complete_user_task(wf, task.task_guid, clean),
-                           engine.run(wf, _ctx_factory(inst, school))), task.name)
+        try:
+            engine.complete_user_task(wf, task.task_guid, clean)
+        except TaskNotReady:
+            # Read the index row before another step committed, the state after: we lost the race.
+            raise _LostRace() from None
+        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school)), task.name)
         now = utcnow()
         status = "completed" if engine.is_completed(wf) else "running"
         _save_state(s, inst, engine.dump(wf), status, seen, now)

@@ -1,0 +1,77 @@
+"""Twenty clients in separate processes complete the same task at once: exactly one wins (decision 2)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+from sqlalchemy import func, select
+
+from processes import accounts
+from processes.models import AuditEvent, HumanTask, Participant
+from tests.support.walk import snapshot, start_and_walk_to
+
+CLIENTS = 20
+
+
+def _client(db_url: str, token: str, task_id: int, barrier, results) -> None:
+    """One client process: its own app, its own database connections."""
+    from processes import accounts as acc
+    from webapp import create_app
+
+    acc.configure_hasher(time_cost=1, memory_cost=8, parallelism=1)
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "x", "TESTING": True})
+    client = app.test_client()
+    data = {"besluit": "vastgesteld", "bevestiging": True}
+    barrier.wait(timeout=120)
+    resp = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": data},
+                       headers={"Authorization": f"Bearer {token}"})
+    results.put((token, resp.status_code, resp.get_json()))
+    app.extensions["examenflow"].engine.dispose()
+
+
+def test_twenty_clients_complete_the_same_task_exactly_one_wins(db_url, world, uow_factory):
+    instance_id, task_id = start_and_walk_to(world, uow_factory, "opdracht_vaststellen")
+    # Nobody recorded as vaststeller: every examencommissie member of school A may act (design 5).
+    with uow_factory() as uow:
+        s = uow.session
+        s.query(Participant).filter_by(instance_id=instance_id, role="examencommissie").delete()
+        s.query(HumanTask).filter_by(id=task_id).update({"assignee_id": None})
+        uow.commit()
+    tokens = {}
+    for i in range(CLIENTS):
+        uid = accounts.create_user(f"lid{i}@test.nl", f"Commissielid {i}", None, uow_factory())
+        accounts.grant_role(uid, world.schools["a"], "examencommissie", uow_factory())
+        tokens[accounts.create_api_token(uid, "race", uow_factory())] = f"Commissielid {i}"
+    before = snapshot(uow_factory, instance_id)
+
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(CLIENTS)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_client, args=(db_url, tok, task_id, barrier, results)) for tok in tokens]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=180) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+
+    winners = [(tok, body) for tok, status, body in outcomes if status == 200]
+    losers = [(tok, status, body) for tok, status, body in outcomes if status != 200]
+    assert len(winners) == 1, outcomes
+    winner_name = tokens[winners[0][0]]
+    assert len(losers) == CLIENTS - 1
+    for _tok, status, body in losers:
+        assert status == 409, body
+        assert winner_name in body["message"]
+        assert body["completed_by"] == winner_name
+
+    after = snapshot(uow_factory, instance_id)
+    assert after["instance"][0] == before["instance"][0] + 1
+    with uow_factory() as uow:
+        s = uow.session
+        completions = s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.instance_id == instance_id, AuditEvent.action == "task_completed",
+            AuditEvent.element_id == "opdracht_vaststellen"))
+        task = s.get(HumanTask, task_id)
+        assert completions == 1
+        assert task.status == "completed" and task.completed_by.name == winner_name
