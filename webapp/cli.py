@@ -208,4 +208,7 @@ def demo(host: str, port: int, no_serve: bool) -> None:
         click.echo(line)
     if not no_serve:
         click.echo(f"Examenflow draait op http://{host}:{port}  (stoppen: Ctrl+C)")
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # app.run() refuses to block inside a Flask CLI command; the development server directly.
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, app, threaded=True, use_reloader=False)
