@@ -4,7 +4,7 @@ A BPMN user task names its form with ``camunda:formKey``; the form file of that 
 ``forms/README.md``) is both the server's validation and the HTML's source. No Flask in here.
 """
 
-from .criteria import CriteriaModelError, compute_result
+from .criteria import CriteriaModelError, check_criteria_model, compute_result
 from .model import (
     FieldDef,
     FormDef,
@@ -24,6 +24,7 @@ __all__ = [
     "FormFileError",
     "FormInvalid",
     "build_schema",
+    "check_criteria_model",
     "compute_result",
     "load_form_dir",
     "load_form_file",

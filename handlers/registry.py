@@ -13,12 +13,44 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 ServiceHandler = Callable[[dict, "HandlerContext"], dict | None]
 
 _SERVICE_HANDLERS: dict[str, ServiceHandler] = {}
 _EXPRESSION_HELPERS: dict[str, Callable[..., Any]] = {}
+
+
+class ExamServices(Protocol):
+    """What a handler may do to the exam it runs in, within the step's transaction.
+
+    Implemented in ``processes/`` (handlers must not import the core: dependencies point down).
+    """
+
+    def participants(self) -> dict[str, int]: ...
+
+    def lock_assignment(self) -> None: ...
+
+    def unlock_assignment(self) -> None: ...
+
+    def establish_assignment(self) -> None: ...
+
+    def warn(self, code: str, message: str) -> None: ...
+
+    def record_result(self) -> dict: ...
+
+    def start_follow_up(self, note: str) -> int: ...
+
+    def archive(self) -> None: ...
+
+
+class StepRefused(Exception):
+    """A handler's verdict that the step may not go on (the user can fix it): a 4xx, not a failure."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -29,6 +61,7 @@ class HandlerContext:
     school_id: int | None
     element_id: str
     settings: dict = field(default_factory=dict)
+    exam: ExamServices | None = None
 
 
 class UnknownHandler(LookupError):

@@ -42,6 +42,32 @@ def create_school(code: str, name: str, uow: UnitOfWork, settings: dict | None =
         return school.id
 
 
+# The school settings a diagram may read, with their type and a Dutch explanation.
+SCHOOL_SETTINGS = {
+    "bewijsstukken_gebruiken": (bool, "Studenten uploaden bewijsstukken en de ROC-beoordelaar controleert ze (R24)."),
+    "een_beoordelaar_toegestaan": (bool, "Een PvB mag met één beoordelaar verder, met een waarschuwing (R8)."),
+}
+
+
+def set_school_setting(school_id: int, key: str, raw: str | bool, uow: UnitOfWork) -> None:
+    if key not in SCHOOL_SETTINGS:
+        raise BadRequest(f"Onbekende instelling '{key}'. Bekend: {', '.join(SCHOOL_SETTINGS)}.")
+    value = raw
+    if isinstance(raw, str):
+        if raw.lower() in ("ja", "true", "1", "aan"):
+            value = True
+        elif raw.lower() in ("nee", "false", "0", "uit"):
+            value = False
+        else:
+            raise BadRequest("Gebruik ja of nee.")
+    with uow:
+        school = uow.session.get(School, school_id)
+        if school is None:
+            raise NotFound("Onbekende school.")
+        school.settings = {**(school.settings or {}), key: value}
+        uow.commit()
+
+
 def school_id_by_code(code: str, uow: UnitOfWork) -> int:
     with uow:
         sid = uow.session.scalar(select(School.id).where(School.code == code))

@@ -11,17 +11,19 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from processes import accounts, runner
+from processes.assignments import create_assignment
 from processes.db import UnitOfWork
-from processes.models import HumanTask, School
+from processes.models import ExamAssignment, HumanTask, School
 from processes.versions import deploy_shipped
 
 DEMO_PASSWORD = "demo-wachtwoord"
 SCHOOL_CODE = "demo"
 
 STAFF = [
-    ("begeleider@demo.nl", "Bram de Begeleider", ["roc_begeleider", "roc_beoordelaar"]),
+    ("begeleider@demo.nl", "Bram de Begeleider", ["roc_begeleider"]),
     ("praktijkbegeleider@demo.nl", "Petra Praktijk", ["praktijkbegeleider"]),
     ("beoordelaar@demo.nl", "Bert Beoordelaar", ["praktijkbeoordelaar"]),
+    ("rocbeoordelaar@demo.nl", "Rianne ROC-beoordelaar", ["roc_beoordelaar"]),
     ("commissie@demo.nl", "Carla Commissie", ["examencommissie"]),
 ]
 # (e-mail, name, student number, demo login?). Only Sanne logs in; the others are exam subjects.
@@ -32,46 +34,96 @@ STUDENTS = [
     ("noah@demo.nl", "Noah Bakker", "100004", False),
     ("lotte@demo.nl", "Lotte Visser", "100005", False),
     ("julia@demo.nl", "Julia Mulder", "100007", False),
+    ("finn@demo.nl", "Finn Smit", "100008", False),
+    ("mila@demo.nl", "Mila de Boer", "100009", False),
 ]
-# (student e-mail, exam title, how many steps to complete before parking it)
+ZORG_MODEL = {
+    "werkprocessen": [
+        {"code": "B1-K1-W1", "title": "Onderkent de behoefte aan zorg", "rule": "all_crucial", "criteria": [
+            {"id": "zorg1", "text": "Verzamelt de relevante gegevens van de cliënt", "crucial": True},
+            {"id": "zorg2", "text": "Legt de gegevens juist vast", "crucial": False}]},
+        {"code": "B1-K1-W2", "title": "Voert de zorg uit", "rule": "all_crucial", "criteria": [
+            {"id": "zorg3", "text": "Werkt hygiënisch en veilig", "crucial": True},
+            {"id": "zorg4", "text": "Communiceert respectvol met de cliënt", "crucial": False}]},
+    ]
+}
+BEGELEIDEN_MODEL = {
+    "werkprocessen": [
+        {"code": "B1-K2-W1", "title": "Begeleidt een groep", "rule": "all_crucial", "criteria": [
+            {"id": "beg1", "text": "Stemt de activiteit af op de groep", "crucial": True},
+            {"id": "beg2", "text": "Grijpt in bij conflicten", "crucial": True},
+            {"id": "beg3", "text": "Rapporteert aan het team", "crucial": False}]},
+    ]
+}
+# (student e-mail, assignment code, the step to park at — None: walk to the end; failing criteria)
 EXAMS = [
-    ("daan@demo.nl", "PvB Zorg verlenen", 0),
-    ("student@demo.nl", "PvB Zorg verlenen", 1),
-    ("emma@demo.nl", "PvB Zorg verlenen", 2),
-    ("noah@demo.nl", "PvB Zorg verlenen", 3),
-    ("lotte@demo.nl", "PvB Zorg verlenen", 4),
-    ("student@demo.nl", "PvB Begeleiden", 5),
-    ("julia@demo.nl", "PvB Zorg verlenen", 6),
+    ("daan@demo.nl", "ZORG", "opdracht_aanmaken", ()),
+    ("student@demo.nl", "ZORG", "opdracht_verwerven", ()),
+    ("emma@demo.nl", "BEGELEIDEN", "goedkeuren_praktijkbegeleider", ()),
+    ("noah@demo.nl", "ZORG", "opdracht_vaststellen", ()),
+    ("student@demo.nl", "BEGELEIDEN", "afspraken_plannen", ()),
+    ("lotte@demo.nl", "ZORG", "bewijsstukken_controleren", ()),
+    ("julia@demo.nl", "ZORG", "beoordelen_praktijk", ()),
+    ("finn@demo.nl", "BEGELEIDEN", "eindbeoordeling_vaststellen", ()),
+    ("mila@demo.nl", "ZORG", None, ("zorg3",)),
 ]
+
+
+def _form_data(element_id: str, people: dict[str, int], model: dict, fail: tuple[str, ...]) -> dict:
+    today = date.today()
+    confirm = {"bevestiging": True}
+    judged = {c["id"]: ({"oordeel": "onvoldoende", "toelichting": "Niet veilig gewerkt."} if c["id"] in fail
+                        else {"oordeel": "voldaan"})
+              for wp in model["werkprocessen"] for c in wp["criteria"]}
+    return {
+        "opdracht_aanmaken": {"titel": "Proeve van bekwaamheid", "opdrachttekst": "Zie de opdracht uit de bank.",
+                              "gewenste_einddatum": (today + timedelta(days=60)).isoformat()},
+        "opdracht_verwerven": {"examenlocatie": "Zorggroep De Linde, Utrecht", "context": "Afdeling thuiszorg."},
+        "deelnemers_vastleggen": {
+            "praktijkbegeleider": people["praktijkbegeleider@demo.nl"],
+            "praktijkbeoordelaar": people["beoordelaar@demo.nl"],
+            "roc_beoordelaar": people["rocbeoordelaar@demo.nl"],
+            "vaststeller": people["commissie@demo.nl"],
+        },
+        "goedkeuren_student": {"informatie_gelezen": True, "goedkeuring": True},
+        "goedkeuren_roc_begeleider": {"goedkeuring": True},
+        "goedkeuren_praktijkbegeleider": {"goedkeuring": True},
+        "opdracht_vaststellen": {"opdracht_besluit": "vastgesteld", **confirm},
+        "afspraken_plannen": {"uitvoeringsdatum": (today + timedelta(days=14)).isoformat(),
+                              "beoordelingsdatum": (today + timedelta(days=21)).isoformat()},
+        "bewijsstukken_uploaden": {"bewijs_beschrijving": "Verslag en foto's van de uitvoering.",
+                                   "uitvoering_afgerond": True},
+        "bewijsstukken_controleren": {"bewijs_besluit": "compleet", **confirm},
+        "uitvoering_afronden": {"uitvoering_afgerond": True},
+        "beoordelen_roc": {"beoordeling": judged, **confirm},
+        "beoordelen_praktijk": {"beoordeling": judged, **confirm},
+        "beoordelen_alleen": {"beoordeling": judged, **confirm},
+        "consensus_vastleggen": {"beoordeling": judged, **confirm},
+        "consensus_bevestigen": {"consensus_akkoord": "akkoord", **confirm},
+        "eindbeoordeling_vaststellen": {"eind_besluit": "vastgesteld", **confirm},
+        "afsluiten": confirm,
+        "vervolg_bepalen": {"vervolg_toelichting": "Werkproces B1-K1-W2 opnieuw uitvoeren.", **confirm},
+    }[element_id]
+
+
+def _walk(uow: UnitOfWork, instance_id: int, park_at: str | None, people: dict[str, int],
+          fail: tuple[str, ...]) -> None:
+    for _ in range(60):
+        with uow:
+            s = uow.session
+            tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                      HumanTask.status == "open").order_by(HumanTask.id)).all()
+            if not tasks or any(t.element_id == park_at for t in tasks):
+                return
+            task = tasks[0]
+            todo = (task.id, task.assignee_id, task.element_id)
+            model = s.get(ExamAssignment, instance_id).assessment_model
+        task_id, actor, element_id = todo
+        runner.complete_task(task_id, actor, _form_data(element_id, people, model, fail), uow)
 
 
 def demo_logins() -> list[str]:
     return [s[0] for s in STAFF] + [s[0] for s in STUDENTS if s[3]]
-
-
-def _step_data(form_key: str, people: dict[str, int]) -> dict:
-    today = date.today()
-    return {
-        "opdracht_aanmaken": {
-            "titel": "Verzorgen van een cliënt in de thuissituatie",
-            "opdrachttekst": "Je voert de dagelijkse zorg uit voor een cliënt en legt dit vast.",
-            "gewenste_einddatum": (today + timedelta(days=60)).isoformat(),
-        },
-        "opdracht_verwerven": {"examenlocatie": "Zorggroep De Linde, Utrecht",
-                               "context": "Afdeling thuiszorg, dagdienst."},
-        "deelnemers_vastleggen": {
-            "praktijkbegeleider": people["praktijkbegeleider@demo.nl"],
-            "praktijkbeoordelaar": people["beoordelaar@demo.nl"],
-            "roc_beoordelaar": people["begeleider@demo.nl"],
-            "vaststeller": people["commissie@demo.nl"],
-        },
-        "opdracht_goedkeuren": {"besluit": "akkoord", "bevestiging": True},
-        "opdracht_vaststellen": {"besluit": "vastgesteld", "bevestiging": True},
-        "afspraken_plannen": {
-            "uitvoeringsdatum": (today + timedelta(days=14)).isoformat(),
-            "beoordelingsdatum": (today + timedelta(days=21)).isoformat(),
-        },
-    }[form_key]
 
 
 def prepare_demo(uow: UnitOfWork) -> list[str]:
@@ -88,22 +140,22 @@ def prepare_demo(uow: UnitOfWork) -> list[str]:
         people[email] = uid
         for role in roles:
             accounts.grant_role(uid, school_id, role, uow)
-    begeleider = people["begeleider@demo.nl"]
+    bank = {
+        "ZORG": create_assignment(school_id, "ZORG", "Zorg verlenen in de thuissituatie",
+                                  "Je verleent een dagdeel zorg aan een cliënt en legt dit vast.", ZORG_MODEL,
+                                  uow, established=True),
+        "BEGELEIDEN": create_assignment(school_id, "BEGELEIDEN", "Een groep begeleiden",
+                                        "Je begeleidt een groepsactiviteit van begin tot eind.", BEGELEIDEN_MODEL,
+                                        uow, established=True),
+    }
     student_ids: dict[str, int] = {}
     for email, name, number, can_login in STUDENTS:
         uid = accounts.create_user(email, name, DEMO_PASSWORD if can_login else None, uow)
         student_ids[email] = accounts.create_student(uid, school_id, number, "2024", "25655", uow)
-    for email, title, steps in EXAMS:
-        result = runner.start_pvb(school_id, student_ids[email], begeleider, uow, title=title)
-        for _ in range(steps):
-            with uow:
-                task = uow.session.scalar(
-                    select(HumanTask).where(HumanTask.instance_id == result.instance_id,
-                                            HumanTask.status == "open").limit(1))
-                actor = task.assignee_id
-                form_key = task.form_key
-                task_id = task.id
-            runner.complete_task(task_id, actor, _step_data(form_key, people), uow)
+    for email, code, park_at, fail in EXAMS:
+        result = runner.start_pvb(school_id, student_ids[email], people["begeleider@demo.nl"], uow,
+                                  assignment_id=bank[code])
+        _walk(uow, result.instance_id, park_at, people, fail)
     lines.append(f"Demo-school 'ROC Demo' met {len(EXAMS)} examens aangemaakt.")
     lines.append(f"Inloggen met bijvoorbeeld begeleider@demo.nl / {DEMO_PASSWORD}")
     return lines

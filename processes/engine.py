@@ -94,6 +94,8 @@ class UserTaskDef:
     name: str
     lane: str | None
     form_key: str | None
+    # The user task's camunda:properties (e.g. ``requires_participants``), as written in the diagram.
+    properties: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass
@@ -115,6 +117,7 @@ class ReadyTask:
     lane: str | None
     form_key: str | None
     data: dict
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,11 @@ class Engine:
         specs = self._spec_bundle(version_key, spec_json)
         return BpmnWorkflow(specs.spec, dict(specs.subprocess_specs), script_engine=self._script_engine)
 
+    def set_start_data(self, wf: BpmnWorkflow, data: dict) -> None:
+        """Data every task of a fresh workflow starts from (school settings the gateways read)."""
+        for task in wf.get_tasks(state=TaskState.READY):
+            task.set_data(**copy.deepcopy(data))
+
     def load(self, version_key: str, spec_json: str, state_json: str) -> BpmnWorkflow:
         """Restores an instance from a state written by `dump`, with the version's cached specs."""
         specs = self._spec_bundle(version_key, spec_json)
@@ -354,6 +362,7 @@ class Engine:
                 lane=task.task_spec.lane,
                 form_key=task.task_spec.form.key,
                 data=copy.deepcopy(task.data),
+                properties=_properties(task.task_spec),
             )
             for task in wf.get_tasks(state=TaskState.READY)
             if isinstance(task.task_spec, UserTask)
@@ -421,11 +430,17 @@ def _parse(
 
 def _user_tasks(bundle: Mapping[str, BpmnProcessSpec]) -> list[UserTaskDef]:
     return [
-        UserTaskDef(ts.bpmn_id, ts.bpmn_name or ts.bpmn_id, ts.lane, ts.form.key)
+        UserTaskDef(ts.bpmn_id, ts.bpmn_name or ts.bpmn_id, ts.lane, ts.form.key, _properties(ts))
         for spec in bundle.values()
         for ts in spec.task_specs.values()
         if isinstance(ts, UserTask)
     ]
+
+
+def _properties(task_spec: object) -> dict[str, str]:
+    # CamundaTaskParser (the base of the Camunda UserTaskParser) reads every camunda:property of a
+    # task into `extensions`; the serializer writes it with the spec, so a restored spec has it too.
+    return dict(getattr(task_spec, "extensions", None) or {})
 
 
 def _due_at(value: object) -> datetime | None:

@@ -7,11 +7,12 @@ step (``human_task``, ``timer``, ``participant``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -254,3 +255,69 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class Assignment(Base):
+    """An assignment in the school's bank (R16), with its assessment model (R40)."""
+
+    __tablename__ = "assignment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    code: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Werkprocessen with criteria, crucial marks and the pass rule (forms/README.md, "criteria").
+    assessment_model: Mapped[dict] = mapped_column(JSON)
+    established: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExamAssignment(Base):
+    """The assignment as set out for one exam: its own copy, editable until the three approvals lock it."""
+
+    __tablename__ = "exam_assignment"
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), primary_key=True)
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignment.id"))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    examenlocatie: Mapped[str] = mapped_column(String(200), default="")
+    context: Mapped[str] = mapped_column(Text, default="")
+    desired_end_date: Mapped[date | None] = mapped_column(Date)
+    assessment_model: Mapped[dict] = mapped_column(JSON)
+    content_version: Mapped[int] = mapped_column(Integer, default=1)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    established_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[str | None] = mapped_column(String(20))
+    result_details: Mapped[dict | None] = mapped_column(JSON)
+    result_established_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Assessment(Base):
+    """A recorded assessment or consensus; never changed once written (R26)."""
+
+    __tablename__ = "assessment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    element_id: Mapped[str] = mapped_column(String(100))
+    task_guid: Mapped[str] = mapped_column(String(36))
+    assessor_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    role: Mapped[str] = mapped_column(String(40))
+    judgements: Mapped[dict] = mapped_column(JSON)
+    result: Mapped[dict] = mapped_column(JSON)
+    complete: Mapped[bool] = mapped_column(Boolean)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExamWarning(Base):
+    """A warning the process gave and let pass (R8 one assessor, R21 late appointments)."""
+
+    __tablename__ = "exam_warning"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    code: Mapped[str] = mapped_column(String(60))
+    message: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,9 +15,13 @@ import forms as formlib
 from processes import policy
 from processes.db import UnitOfWork
 from processes.errors import Forbidden, NotFound
+from processes.exam import criteria_model_for, initial_values
 from processes.models import (
     ROLES,
+    Assessment,
     AuditEvent,
+    ExamAssignment,
+    ExamWarning,
     HumanTask,
     Participant,
     ProcessInstance,
@@ -26,7 +30,7 @@ from processes.models import (
     Student,
     User,
 )
-from processes.runner import criteria_model_for, person_choices
+from processes.runner import person_choices
 from processes.versions import loaded_version
 
 
@@ -121,6 +125,7 @@ class TaskView:
     form: formlib.FormDef
     choices: dict = field(default_factory=dict)
     criteria_model: dict | None = None
+    values: dict = field(default_factory=dict)
     completed_by: str | None = None
     completed_at: datetime | None = None
 
@@ -150,7 +155,8 @@ def get_task(task_id: int, user_id: int, uow: UnitOfWork) -> TaskView:
             exam=inst.title, student_name=student_name, school=school.name,
             since=task.created_at, due_at=task.due_at, form=form,
             choices=person_choices(s, form, inst.school_id),
-            criteria_model=criteria_model_for(form, school),
+            criteria_model=criteria_model_for(s, form, inst.id),
+            values=initial_values(s, form, inst.id),
             completed_by=task.completed_by.name if task.completed_by else None,
             completed_at=task.completed_at,
         )
@@ -167,6 +173,18 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A form as filled in and signed (R13): who, in which role, when."""
+
+    step: str
+    element_id: str | None
+    actor: str
+    role: str
+    at: datetime
+    fields: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class InstanceView:
     id: int
     title: str
@@ -180,6 +198,13 @@ class InstanceView:
     open_tasks: list[dict]
     participants: dict[str, str]
     history: list[HistoryEntry]
+    participant_ids: dict[str, int] = field(default_factory=dict)
+    assignment: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+    assessments: list[dict] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    done_elements: list[str] = field(default_factory=list)
+    follow_ups: list[int] = field(default_factory=list)
 
 
 def may_view_instance(s: Session, user: User, inst: ProcessInstance) -> bool:
@@ -204,13 +229,13 @@ def get_instance(instance_id: int, user_id: int, uow: UnitOfWork) -> InstanceVie
         pv = s.get(ProcessVersion, inst.version_id)
         open_rows = s.execute(
             select(HumanTask.id, HumanTask.name, HumanTask.lane_role, HumanTask.created_at,
-                   HumanTask.due_at, User.name.label("assignee"))
+                   HumanTask.due_at, HumanTask.element_id, User.name.label("assignee"))
             .outerjoin(User, User.id == HumanTask.assignee_id)
             .where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
             .order_by(HumanTask.created_at)
         ).all()
         parts = s.execute(
-            select(Participant.role, User.name).join(User, User.id == Participant.user_id)
+            select(Participant.role, Participant.user_id, User.name).join(User, User.id == Participant.user_id)
             .where(Participant.instance_id == inst.id)
         ).all()
         events = s.scalars(
@@ -223,13 +248,108 @@ def get_instance(instance_id: int, user_id: int, uow: UnitOfWork) -> InstanceVie
             student_name=student_name, started_at=inst.started_at,
             open_tasks=[
                 {"task_id": r.id, "step": r.name, "role": r.lane_role, "since": r.created_at,
-                 "due_at": r.due_at, "assignee": r.assignee}
+                 "due_at": r.due_at, "assignee": r.assignee, "element_id": r.element_id}
                 for r in open_rows
             ],
             participants={r.role: r.name for r in parts},
+            participant_ids={r.role: r.user_id for r in parts},
             history=[
                 HistoryEntry(at=e.created_at, actor=e.actor_name, role=e.role, action=e.action,
                              summary=e.summary, element_id=e.element_id)
                 for e in events
             ],
+            **_exam_details(s, inst, events),
         )
+
+
+def _exam_details(s: Session, inst: ProcessInstance, events) -> dict:
+    ea = s.get(ExamAssignment, inst.id)
+    version = loaded_version(s, inst.version_id)
+    assessments = []
+    for a in s.scalars(select(Assessment).where(Assessment.instance_id == inst.id).order_by(Assessment.id)):
+        assessor = s.get(User, a.assessor_id).name
+        assessments.append({
+            "kind": a.kind, "role": a.role, "assessor": assessor, "recorded_at": a.recorded_at,
+            "complete": a.complete, "result": a.result, "judgements": a.judgements,
+        })
+    documents = []
+    done = []
+    for e in events:
+        if e.action != "task_completed":
+            continue
+        done.append(e.element_id)
+        form = version.forms.get((e.details or {}).get("form", ""))
+        data = (e.details or {}).get("data", {})
+        documents.append(Document(step=e.summary.removesuffix(" afgerond en ondertekend"),
+                                  element_id=e.element_id, actor=e.actor_name, role=e.role, at=e.created_at,
+                                  fields=_labelled(form, data)))
+    follow_ups = s.scalars(select(ExamAssignment.instance_id)
+                           .where(ExamAssignment.follow_up_of_id == inst.id)).all()
+    return {
+        "assignment": None if ea is None else {
+            "title": ea.title, "text": ea.text, "examenlocatie": ea.examenlocatie, "context": ea.context,
+            "desired_end_date": ea.desired_end_date, "content_version": ea.content_version,
+            "locked": ea.locked_at is not None, "established": ea.established_at is not None,
+            "result": ea.result, "result_details": ea.result_details,
+            "follow_up_of": ea.follow_up_of_id, "archived": ea.archived_at is not None,
+            "model": ea.assessment_model,
+        },
+        "warnings": [w.message for w in s.scalars(select(ExamWarning).where(ExamWarning.instance_id == inst.id)
+                                                 .order_by(ExamWarning.id))],
+        "assessments": assessments,
+        "documents": documents,
+        "done_elements": done,
+        "follow_ups": list(follow_ups),
+    }
+
+
+def _labelled(form: formlib.FormDef | None, data: dict) -> list[tuple[str, str]]:
+    """Form data as (label, shown value) pairs, in the form's order; criteria are shown separately."""
+    if form is None:
+        return [(k, str(v)) for k, v in data.items()]
+    out = []
+    for f in form.fields:
+        if f.name not in data or f.type == "criteria":
+            continue
+        value = data[f.name]
+        if f.type in ("boolean", "confirm"):
+            shown = "ja" if value else "nee"
+        elif f.type == "choice":
+            shown = next((o["label"] for o in f.options if o["value"] == value), str(value))
+        else:
+            shown = str(value)
+        out.append((f.label, shown))
+    return out
+
+
+def get_instance_diagram(instance_id: int, user_id: int, uow: UnitOfWork) -> str:
+    """The BPMN XML of the version an exam runs on, for the dossier's viewer."""
+    with uow:
+        s = uow.session
+        inst = s.get(ProcessInstance, instance_id)
+        if inst is None:
+            raise NotFound("Onbekend examen.")
+        user = s.get(User, user_id)
+        if user is None or not may_view_instance(s, user, inst):
+            raise Forbidden("U bent niet betrokken bij dit examen.")
+        return s.scalar(select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == inst.version_id))
+
+
+def people_for_roles(instance_id: int, user_id: int, uow: UnitOfWork) -> dict[str, list[dict]]:
+    """Who may be chosen per role at the exam's school (for changing participants, R7)."""
+    from processes.models import RoleMembership
+
+    with uow:
+        s = uow.session
+        inst = s.get(ProcessInstance, instance_id)
+        if inst is None:
+            raise NotFound("Onbekend examen.")
+        rows = s.execute(
+            select(RoleMembership.role, User.id, User.name).join(User, User.id == RoleMembership.user_id)
+            .where(RoleMembership.school_id == inst.school_id, User.active.is_(True))
+            .order_by(User.name)
+        ).all()
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r.role, []).append({"value": r.id, "label": r.name})
+    return out

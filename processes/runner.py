@@ -8,8 +8,8 @@ Any error rolls everything back; an in-memory workflow is never reused after a f
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
@@ -17,13 +17,23 @@ from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 import forms as formlib
-from handlers.registry import HandlerContext
+from handlers.registry import HandlerContext, StepRefused
 from processes import assessment, audit, policy
 from processes.db import UnitOfWork
 from processes.engine import TaskNotReady, default_engine
-from processes.errors import BadRequest, Conflict, NotFound, StepFailed, ValidationFailed
+from processes.errors import (
+    BadRequest,
+    Conflict,
+    ExamflowError,
+    NotFound,
+    StepFailed,
+    ValidationFailed,
+)
+from processes.exam import ExamContext, criteria_model_for, participants
 from processes.models import (
     SCHOOL_WIDE_ROLES,
+    Assignment,
+    ExamAssignment,
     HumanTask,
     Participant,
     ProcessInstance,
@@ -45,16 +55,17 @@ class StepResult:
     revision: int
     status: str
     open_task_ids: list[int]
+    warnings: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _ctx_factory(inst: ProcessInstance, school: School):
+def _ctx_factory(inst: ProcessInstance, school: School, exam: ExamContext):
     def make(element_id: str) -> HandlerContext:
         return HandlerContext(
             instance_id=inst.id, school_id=inst.school_id, element_id=element_id,
-            settings=dict(school.settings or {}),
+            settings=dict(school.settings or {}), exam=exam,
         )
 
     return make
@@ -63,52 +74,21 @@ def _ctx_factory(inst: ProcessInstance, school: School):
 def person_choices(session: Session, form: formlib.FormDef, school_id: int) -> dict[str, list[dict]]:
     """For every person field: the users holding its role at the exam's school."""
     choices: dict[str, list[dict]] = {}
-    for field in form.fields:
-        if field.type != "person":
+    for fdef in form.fields:
+        if fdef.type != "person":
             continue
         rows = session.execute(
             select(User.id, User.name)
             .join(RoleMembership, RoleMembership.user_id == User.id)
             .where(
                 RoleMembership.school_id == school_id,
-                RoleMembership.role == field.role,
+                RoleMembership.role == fdef.role,
                 User.active.is_(True),
             )
             .order_by(User.name)
         ).all()
-        choices[field.name] = [{"value": r.id, "label": r.name} for r in rows]
+        choices[fdef.name] = [{"value": r.id, "label": r.name} for r in rows]
     return choices
-
-
-def criteria_model_for(form: formlib.FormDef, school: School) -> dict | None:
-    if not any(f.type == "criteria" for f in form.fields):
-        return None
-    return assessment.model_for(school.settings)
-
-
-def _participants(session: Session, instance_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(Participant.role, Participant.user_id).where(Participant.instance_id == instance_id)
-    ).all()
-    return {r.role: r.user_id for r in rows}
-
-
-def set_participant(session: Session, instance_id: int, role: str, user_id: int) -> None:
-    """Records who holds ``role`` in an exam; open tasks of that lane follow him (R7)."""
-    row = session.scalar(
-        select(Participant).where(Participant.instance_id == instance_id, Participant.role == role)
-    )
-    if row is None:
-        session.add(Participant(instance_id=instance_id, role=role, user_id=user_id))
-    else:
-        row.user_id = user_id
-    session.execute(
-        update(HumanTask)
-        .where(HumanTask.instance_id == instance_id, HumanTask.lane_role == role,
-               HumanTask.status == "open")
-        .values(assignee_id=user_id)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime) -> list[HumanTask]:
@@ -123,12 +103,12 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime) -> li
             row.status = "cancelled"
             row.completed_at = now
     known = {row.task_guid for row in open_rows}
-    participants = _participants(session, inst.id)
+    people = participants(session, inst.id)
     new_rows = []
     for guid, t in ready.items():
         if guid in known:
             continue
-        assignee = participants.get(t.lane)
+        assignee = people.get(t.lane)
         row = HumanTask(
             instance_id=inst.id, task_guid=guid, element_id=t.element_id, name=t.name,
             lane_role=t.lane, form_key=t.form_key, status="open", assignee_id=assignee,
@@ -155,18 +135,29 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime) -> li
     return new_rows
 
 
-def _save_state(session: Session, inst: ProcessInstance, state: str, status: str, seen: int,
-                now: datetime) -> None:
-    """The optimistic lock of decision 2: zero rows means someone else saved first."""
+def _claim(session: Session, inst: ProcessInstance, seen: int) -> None:
+    """The optimistic lock of decision 2, taken before the step writes anything else: zero rows means
+    someone else saved first. On PostgreSQL the row stays locked until commit, so a concurrent step
+    waits here and then finds the revision moved; no other write of ours can collide first."""
     result = session.execute(
         update(ProcessInstance)
         .where(ProcessInstance.id == inst.id, ProcessInstance.revision == seen)
-        .values(revision=seen + 1, state=state, status=status, updated_at=now)
+        .values(revision=seen + 1)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         raise _LostRace()
-    for attr, value in (("revision", seen + 1), ("state", state), ("status", status), ("updated_at", now)):
+    set_committed_value(inst, "revision", seen + 1)
+
+
+def _store_state(session: Session, inst: ProcessInstance, state: str, status: str, now: datetime) -> None:
+    session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == inst.id)
+        .values(state=state, status=status, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    for attr, value in (("state", state), ("status", status), ("updated_at", now)):
         set_committed_value(inst, attr, value)
 
 
@@ -182,6 +173,12 @@ def _is_lock_error(exc: OperationalError) -> bool:
 def _run_step(step, what: str) -> None:
     try:
         step()
+    except StepRefused as exc:
+        if exc.field:
+            raise ValidationFailed({exc.field: [exc.message]}, exc.message) from exc
+        raise Conflict(exc.message) from exc
+    except ExamflowError:
+        raise
     except Exception as exc:
         log.exception("engine step %r failed", what)
         raise StepFailed(
@@ -193,9 +190,15 @@ def _run_step(step, what: str) -> None:
 # ----------------------------------------------------------------------------- use cases
 
 
-def start_pvb(school_id: int, student_id: int, actor_id: int, uow: UnitOfWork,
-              title: str = "", process_id: str = "pvb") -> StepResult:
-    """Starts a PvB for a student (step 1, aanmaken). The actor becomes its roc_begeleider."""
+# School settings the diagram reads (design: data now, a page with the administration issue).
+SETTING_DEFAULTS = {"bewijsstukken_gebruiken": True, "een_beoordelaar_toegestaan": False}
+
+
+def start_pvb(school_id: int, student_id: int, actor_id: int, uow: UnitOfWork, title: str = "",
+              assignment_id: int | None = None, desired_end_date: date | None = None,
+              process_id: str = "pvb") -> StepResult:
+    """Step 1, aanmaken: starts a PvB for a student with an assignment from the school's bank (or an
+    own one). The actor becomes its roc_begeleider."""
     with uow:
         s = uow.session
         actor = s.get(User, actor_id)
@@ -204,36 +207,76 @@ def start_pvb(school_id: int, student_id: int, actor_id: int, uow: UnitOfWork,
         student = s.get(Student, student_id)
         if student is None or student.school_id != school_id:
             raise NotFound("Onbekende student op deze school.")
-        school = s.get(School, school_id)
-        role = policy.require_role(s, actor, school_id, ("roc_begeleider", "beheerder"),
-                                   "een PvB starten")
-        version = loaded_version(s, latest_version_id(s, process_id))
+        role = policy.require_role(s, actor, school_id, ("roc_begeleider", "beheerder"), "een PvB starten")
+        source = None
+        if assignment_id is not None:
+            source = s.get(Assignment, assignment_id)
+            if source is None or source.school_id != school_id:
+                raise NotFound("Onbekende opdracht in de opdrachtenbank van deze school.")
         now = utcnow()
-        inst = ProcessInstance(
-            version_id=version.id, school_id=school_id, student_id=student.id,
-            title=title or f"PvB {student.user.name}", status="running", revision=1,
-            started_by_id=actor.id, started_at=now, updated_at=now,
-        )
-        s.add(inst)
-        s.flush()
-        s.add(Participant(instance_id=inst.id, role="student", user_id=student.user_id))
-        if role == "roc_begeleider":
-            s.add(Participant(instance_id=inst.id, role="roc_begeleider", user_id=actor.id))
-        s.flush()
-        engine = default_engine()
-        wf = engine.new_workflow(version.key, version.spec_json)
-        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school)), "Start")
-        inst.state = engine.dump(wf)
-        inst.status = "completed" if engine.is_completed(wf) else "running"
-        new = sync_index(s, inst, wf, now)
-        audit.append_event(
-            s, inst, actor_id=actor.id, actor_name=actor.name, role=role,
-            action="instance_started", summary=f"{inst.title} gestart (versie {version.version})",
-            data={"process_id": process_id, "version": version.version, "student_id": student.id},
-            now=now,
-        )
+        inst, new, exam = _create_pvb(s, school_id, student, actor, role, title, source, desired_end_date,
+                                      None, process_id, now)
         uow.commit()
-        return StepResult(inst.id, inst.revision, inst.status, [t.id for t in new])
+        return StepResult(inst.id, inst.revision, inst.status, [t.id for t in new], exam.warnings)
+
+
+def _create_pvb(s: Session, school_id: int, student: Student, actor: User, role: str, title: str,
+                source: Assignment | None, desired_end_date: date | None, follow_up_of: ProcessInstance | None,
+                process_id: str, now: datetime) -> tuple[ProcessInstance, list[HumanTask], ExamContext]:
+    school = s.get(School, school_id)
+    version = loaded_version(s, latest_version_id(s, process_id))
+    inst = ProcessInstance(
+        version_id=version.id, school_id=school_id, student_id=student.id,
+        title=title or (source.title if source else f"PvB {student.user.name}"), status="running",
+        revision=1, started_by_id=actor.id, started_at=now, updated_at=now,
+    )
+    s.add(inst)
+    s.flush()
+    s.add(Participant(instance_id=inst.id, role="student", user_id=student.user_id))
+    if role == "roc_begeleider":
+        s.add(Participant(instance_id=inst.id, role="roc_begeleider", user_id=actor.id))
+    s.add(ExamAssignment(
+        instance_id=inst.id, assignment_id=source.id if source else None,
+        title=source.title if source else "", text=source.text if source else "",
+        desired_end_date=desired_end_date,
+        assessment_model=(source.assessment_model if source
+                          else assessment.model_for(school.settings)),
+        follow_up_of_id=follow_up_of.id if follow_up_of else None,
+    ))
+    s.flush()
+    exam = ExamContext(s, inst, actor, role, now, start_follow_up_fn=_start_follow_up)
+    engine = default_engine()
+    wf = engine.new_workflow(version.key, version.spec_json)
+    settings = {**SETTING_DEFAULTS, **{k: v for k, v in (school.settings or {}).items() if k in SETTING_DEFAULTS}}
+    engine.set_start_data(wf, settings)
+    _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), "Start")
+    inst.state = engine.dump(wf)
+    inst.status = "completed" if engine.is_completed(wf) else "running"
+    new = sync_index(s, inst, wf, now)
+    summary = f"{inst.title} gestart (versie {version.version})"
+    if follow_up_of is not None:
+        summary += f", vervolg op examen {follow_up_of.id}"
+    audit.append_event(
+        s, inst, actor_id=actor.id, actor_name=actor.name, role=role, action="instance_started",
+        summary=summary,
+        data={"process_id": process_id, "version": version.version, "student_id": student.id,
+              "assignment_id": source.id if source else None},
+        now=now,
+    )
+    return inst, new, exam
+
+
+def _start_follow_up(s: Session, inst: ProcessInstance, actor: User, note: str, now: datetime) -> int:
+    """R30: a new PvB for the same student with the same assignment, linked to the one not passed."""
+    student = s.get(Student, inst.student_id)
+    ea = s.get(ExamAssignment, inst.id)
+    source = s.get(Assignment, ea.assignment_id) if ea.assignment_id else None
+    new, _tasks, _exam = _create_pvb(s, inst.school_id, student, actor, "roc_begeleider",
+                                     f"{inst.title} (vervolg)", source, None, inst, "pvb", now)
+    if source is None:
+        new_ea = s.get(ExamAssignment, new.id)
+        new_ea.title, new_ea.text, new_ea.assessment_model = ea.title, ea.text, ea.assessment_model
+    return new.id
 
 
 def complete_task(task_id: int, actor_id: int, data: dict, uow: UnitOfWork,
@@ -296,43 +339,47 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
             raise NotFound(f"Formulier '{task.form_key}' hoort niet bij deze procesversie.")
         choices = person_choices(s, form, inst.school_id)
         school = s.get(School, inst.school_id)
+        model = criteria_model_for(s, form, inst.id)
         if from_html:
             data = formlib.unflatten_form(form, data)
         try:
-            clean = formlib.validate(form, data, choices=choices,
-                                     criteria_model=criteria_model_for(form, school))
+            clean = formlib.validate(form, data, choices=choices, criteria_model=model)
         except formlib.FormInvalid as exc:
             raise ValidationFailed(exc.errors) from exc
 
         engine = default_engine()
         wf = engine.load(version.key, version.spec_json, inst.state)
-        try:
-            engine.complete_user_task(wf, task.task_guid, clean)
-        except TaskNotReady:
+        ready = {t.guid: t for t in engine.ready_user_tasks(wf)}
+        if task.task_guid not in ready:
             # Read the index row before another step committed, the state after: we lost the race.
-            raise _LostRace() from None
-        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school)), task.name)
+            raise _LostRace()
         now = utcnow()
+        exam = ExamContext(s, inst, actor, task.lane_role, now, start_follow_up_fn=_start_follow_up)
+        exam.check_task_rules(task, ready[task.task_guid].properties)
+        _claim(s, inst, seen)
+        audit.append_event(
+            s, inst, actor_id=actor.id, actor_name=actor.name, role=task.lane_role,
+            action="task_completed", summary=f"{task.name} afgerond en ondertekend", data=clean,
+            details={"form": task.form_key, "data": clean},
+            task_guid=task.task_guid, element_id=task.element_id, now=now,
+        )
+        extra = exam.apply_form(task, form, clean, model)
+        try:
+            engine.complete_user_task(wf, task.task_guid, {**clean, **extra})
+        except TaskNotReady:
+            raise _LostRace() from None
+        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), task.name)
         status = "completed" if engine.is_completed(wf) else "running"
-        _save_state(s, inst, engine.dump(wf), status, seen, now)
+        _store_state(s, inst, engine.dump(wf), status, now)
 
         task.status = "completed"
         task.completed_by_id = actor.id
         task.completed_role = task.lane_role
         task.completed_at = now
-        for field in form.fields:
-            if field.type == "person" and clean.get(field.name) is not None:
-                set_participant(s, inst.id, field.role, int(clean[field.name]))
         s.flush()
         new = sync_index(s, inst, wf, now)
-        audit.append_event(
-            s, inst, actor_id=actor.id, actor_name=actor.name, role=task.lane_role,
-            action="task_completed", summary=f"{task.name} afgerond", data=clean,
-            details={"form": task.form_key, "data": clean},
-            task_guid=task.task_guid, element_id=task.element_id, now=now,
-        )
         if status == "completed":
             audit.append_event(s, inst, actor_id=None, actor_name="Examenflow", role="systeem",
                                action="instance_completed", summary="Examenproces afgerond", now=now)
         uow.commit()
-        return StepResult(inst.id, inst.revision, status, [t.id for t in new])
+        return StepResult(inst.id, inst.revision, status, [t.id for t in new], exam.warnings)

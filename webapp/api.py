@@ -9,7 +9,7 @@ from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
 
 import forms as formlib
-from processes import accounts, queries, runner
+from processes import accounts, assignments, queries, runner
 from processes.errors import BadRequest, Unauthorized, ValidationFailed
 from webapp import csrf, uow
 
@@ -83,6 +83,9 @@ class TaskDetailSchema(Schema):
     completed_by = fields.String(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
     form = fields.Nested(FormSchema, required=True)
+    criteria_model = fields.Dict(allow_none=True,
+                                 metadata={"description": "Het beoordelingsmodel voor een criteria-veld"})
+    values = fields.Dict(required=True, metadata={"description": "Vooraf ingevulde waarden"})
 
 
 class CompleteTaskSchema(Schema):
@@ -94,12 +97,16 @@ class StepResultSchema(Schema):
     revision = fields.Integer(required=True)
     status = fields.String(required=True)
     open_task_ids = fields.List(fields.Integer(), required=True)
+    warnings = fields.List(fields.String(), required=True,
+                           metadata={"description": "Waarschuwingen die het proces gaf en liet passeren"})
 
 
 class StartPvbSchema(Schema):
     school_id = fields.Integer(required=True)
     student_id = fields.Integer(required=True)
     title = fields.String(load_default="")
+    assignment_id = fields.Integer(load_default=None, allow_none=True)
+    desired_end_date = fields.Date(load_default=None, allow_none=True)
 
 
 class HistoryEntrySchema(Schema):
@@ -120,6 +127,45 @@ class OpenTaskSchema(Schema):
     assignee = fields.String(allow_none=True)
 
 
+class ExamAssignmentSchema(Schema):
+    title = fields.String(required=True)
+    text = fields.String(required=True)
+    examenlocatie = fields.String(required=True)
+    context = fields.String(required=True)
+    desired_end_date = fields.Date(allow_none=True)
+    content_version = fields.Integer(required=True)
+    locked = fields.Boolean(required=True)
+    established = fields.Boolean(required=True)
+    result = fields.String(allow_none=True)
+    result_details = fields.Dict(allow_none=True)
+    follow_up_of = fields.Integer(allow_none=True)
+    archived = fields.Boolean(required=True)
+    model = fields.Dict(required=True, metadata={"description": "Beoordelingsmodel: werkprocessen en criteria"})
+
+
+class AssessmentSchema(Schema):
+    kind = fields.String(required=True)
+    role = fields.String(required=True)
+    assessor = fields.String(required=True)
+    recorded_at = fields.DateTime(required=True)
+    complete = fields.Boolean(required=True)
+    result = fields.Dict(required=True)
+    judgements = fields.Dict(required=True)
+
+
+class AssignmentEditSchema(Schema):
+    title = fields.String()
+    text = fields.String()
+    examenlocatie = fields.String()
+    context = fields.String()
+    desired_end_date = fields.Date()
+
+
+class ParticipantChangeSchema(Schema):
+    role = fields.String(required=True)
+    user_id = fields.Integer(required=True)
+
+
 class InstanceSchema(Schema):
     id = fields.Integer(required=True)
     title = fields.String(required=True)
@@ -133,6 +179,10 @@ class InstanceSchema(Schema):
     open_tasks = fields.List(fields.Nested(OpenTaskSchema), required=True)
     participants = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     history = fields.List(fields.Nested(HistoryEntrySchema), required=True)
+    assignment = fields.Nested(ExamAssignmentSchema, allow_none=True)
+    warnings = fields.List(fields.String(), required=True)
+    assessments = fields.List(fields.Nested(AssessmentSchema), required=True)
+    follow_ups = fields.List(fields.Integer(), required=True)
 
 
 ERRORS = {
@@ -266,7 +316,8 @@ def start_pvb(*_args):
     """Start een PvB voor een student (de gebruiker wordt de ROC-begeleider)."""
     body = json_body(StartPvbSchema())
     result = runner.start_pvb(body["school_id"], body["student_id"], g.api_user.id, uow(),
-                              title=body["title"])
+                              title=body["title"], assignment_id=body["assignment_id"],
+                              desired_end_date=body["desired_end_date"])
     return result.__dict__
 
 
@@ -276,14 +327,44 @@ def start_pvb(*_args):
 @bearer_required
 def get_instance(instance_id: int):
     """Een examen met zijn open taken, deelnemers en geschiedenis (wie, rol, wanneer, wat)."""
+    return _instance_body(instance_id)
+
+
+def _instance_body(instance_id: int) -> dict:
     view = queries.get_instance(instance_id, g.api_user.id, uow())
     return {**view.__dict__, "history": [h.__dict__ for h in view.history]}
+
+
+@blp.patch("/instances/<int:instance_id>/assignment")
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": "AssignmentEdit"}}})
+@blp.response(200, InstanceSchema)
+@_errors(400, 401, 403, 404, 409, 413, 422)
+@bearer_required
+def edit_assignment(instance_id: int):
+    """Wijzigt de opdracht van een examen; geweigerd (409) na de drie goedkeuringen (R14)."""
+    body = json_body(AssignmentEditSchema())
+    assignments.edit_exam_assignment(instance_id, g.api_user.id, body, uow())
+    return _instance_body(instance_id)
+
+
+@blp.post("/instances/<int:instance_id>/participants")
+@blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": "ParticipantChange"}}})
+@blp.response(200, InstanceSchema)
+@_errors(400, 401, 403, 404, 413, 422)
+@bearer_required
+def change_participant(instance_id: int):
+    """Wijzigt wie een rol heeft in een examen (R7); open taken gaan mee."""
+    body = json_body(ParticipantChangeSchema())
+    assignments.change_participant(instance_id, body["role"], body["user_id"], g.api_user.id, uow())
+    return _instance_body(instance_id)
 
 
 def init_app(app) -> None:
     api = Api(app)
     api.spec.components.schema("CompleteTask", schema=CompleteTaskSchema)
     api.spec.components.schema("StartPvb", schema=StartPvbSchema)
+    api.spec.components.schema("AssignmentEdit", schema=AssignmentEditSchema)
+    api.spec.components.schema("ParticipantChange", schema=ParticipantChangeSchema)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
     api.register_blueprint(blp)

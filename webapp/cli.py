@@ -78,6 +78,53 @@ def school_create(code: str, name: str) -> None:
     click.echo(f"School {code} aangemaakt (id {sid}).")
 
 
+@school.command("set")
+@click.argument("code")
+@click.argument("key")
+@click.argument("value")
+@with_appcontext
+def school_set(code: str, key: str, value: str) -> None:
+    """Zet een schoolinstelling die de diagrammen lezen (ja/nee)."""
+    try:
+        accounts.set_school_setting(accounts.school_id_by_code(code, uow()), key, value, uow())
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"{code}: {key} = {value}")
+
+
+@cli.group()
+def assignment() -> None:
+    """De opdrachtenbank."""
+
+
+@assignment.command("create")
+@click.argument("school_code")
+@click.argument("code")
+@click.argument("title")
+@click.option("--text-file", type=click.File("r", encoding="utf-8"), help="De opdrachttekst.")
+@click.option("--model-file", type=click.File("r", encoding="utf-8"), required=True,
+              help="Beoordelingsmodel (JSON: werkprocessen met criteria en cruciale criteria).")
+@click.option("--established", is_flag=True, help="Door de beheerder als vastgesteld gemarkeerd (R16).")
+@with_appcontext
+def assignment_create(school_code: str, code: str, title: str, text_file, model_file, established: bool) -> None:
+    """Zet een opdracht met haar beoordelingsmodel in de opdrachtenbank van een school."""
+    import json
+
+    from processes.assignments import create_assignment
+
+    try:
+        model = json.load(model_file)
+    except ValueError as exc:
+        click.echo(f"Fout: het beoordelingsmodel is geen geldige JSON ({exc}).", err=True)
+        sys.exit(1)
+    try:
+        aid = create_assignment(accounts.school_id_by_code(school_code, uow()), code, title,
+                                text_file.read() if text_file else "", model, uow(), established=established)
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"Opdracht {code} toegevoegd (id {aid}).")
+
+
 @cli.group()
 def user() -> None:
     """Accounts en rollen."""
@@ -193,12 +240,34 @@ def audit_verify() -> None:
 
 
 @cli.command()
+@click.option("--force", is_flag=True, help="Ook `npm ci` uitvoeren als node_modules/ actueel is.")
+def assets(force: bool) -> None:
+    """Installeert de front-end-bibliotheken (npm ci) en kopieert ze naar webapp/static/vendor/."""
+    from webapp.assets import build_assets
+
+    try:
+        target = build_assets(force=force)
+    except RuntimeError as exc:
+        click.echo(f"Fout: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"Front-end-bestanden staan in {target}.")
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Alleen voorbereiden, niet starten.")
 def demo(host: str, port: int, no_serve: bool) -> None:
     """Bereidt een demo voor (database, diagrammen, accounts, examens) en start die op host:port."""
     from processes.demo import prepare_demo
+    from webapp.assets import assets_present, build_assets
+
+    if not assets_present():
+        click.echo("Front-end-bestanden bouwen (npm ci)…")
+        try:
+            build_assets()
+        except RuntimeError as exc:
+            click.echo(f"Waarschuwing: {exc}\nDe demo draait zonder procesdiagram.", err=True)
 
     app = create_app({"EXAMENFLOW_DEMO": True})
     with app.app_context():

@@ -14,7 +14,8 @@ bp = Blueprint("tasks", __name__, template_folder="templates")
 
 
 def _render(view: queries.TaskView, values=None, errors=None, status=200, message=None):
-    fields = formlib.render_description(view.form, values=values, errors=errors, choices=view.choices,
+    fields = formlib.render_description(view.form, values=values if values is not None else view.values,
+                                        errors=errors, choices=view.choices,
                                         criteria_model=view.criteria_model)
     return (
         render_template("tasks/task.html", task=view, fields=fields, errors=errors, message=message),
@@ -34,7 +35,7 @@ def show(task_id: int):
 def complete(task_id: int):
     data = {k: v for k, v in request.form.items() if k != "csrf_token"}
     try:
-        runner.complete_task(task_id, current_user.user_id, data, uow(), from_html=True)
+        result = runner.complete_task(task_id, current_user.user_id, data, uow(), from_html=True)
     except ValidationFailed as exc:
         view = queries.get_task(task_id, current_user.user_id, uow())
         return _render(view, values=data, errors=exc.errors, status=422,
@@ -43,4 +44,6 @@ def complete(task_id: int):
         flash(exc.message, "fout")
         return redirect(url_for("inbox.my_tasks"), code=303)
     flash("De taak is afgerond.", "info")
+    for warning in result.warnings:
+        flash(f"Let op: {warning}", "waarschuwing")
     return redirect(url_for("inbox.my_tasks"), code=303)

@@ -7,7 +7,7 @@ import multiprocessing as mp
 from sqlalchemy import func, select
 
 from processes import accounts
-from processes.models import AuditEvent, HumanTask, Participant
+from processes.models import AuditEvent, HumanTask
 from tests.support.walk import snapshot, start_and_walk_to
 
 CLIENTS = 20
@@ -21,7 +21,7 @@ def _client(db_url: str, token: str, task_id: int, barrier, results) -> None:
     acc.configure_hasher(time_cost=1, memory_cost=8, parallelism=1)
     app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "x", "TESTING": True})
     client = app.test_client()
-    data = {"besluit": "vastgesteld", "bevestiging": True}
+    data = {"opdracht_besluit": "vastgesteld", "bevestiging": True}
     barrier.wait(timeout=120)
     resp = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": data},
                        headers={"Authorization": f"Bearer {token}"})
@@ -31,17 +31,10 @@ def _client(db_url: str, token: str, task_id: int, barrier, results) -> None:
 
 def test_twenty_clients_complete_the_same_task_exactly_one_wins(db_url, world, uow_factory):
     instance_id, task_id = start_and_walk_to(world, uow_factory, "opdracht_vaststellen")
-    # Nobody recorded as vaststeller: every examencommissie member of school A may act (design 5).
-    with uow_factory() as uow:
-        s = uow.session
-        s.query(Participant).filter_by(instance_id=instance_id, role="examencommissie").delete()
-        s.query(HumanTask).filter_by(id=task_id).update({"assignee_id": None})
-        uow.commit()
-    tokens = {}
-    for i in range(CLIENTS):
-        uid = accounts.create_user(f"lid{i}@test.nl", f"Commissielid {i}", None, uow_factory())
-        accounts.grant_role(uid, world.schools["a"], "examencommissie", uow_factory())
-        tokens[accounts.create_api_token(uid, "race", uow_factory())] = f"Commissielid {i}"
+    # The exam's vaststeller, on twenty devices at once (each client its own token and process).
+    vaststeller = world.users["commissie_a"]
+    tokens = {accounts.create_api_token(vaststeller, f"apparaat {i}", uow_factory()): "Carla Commissie"
+              for i in range(CLIENTS)}
     before = snapshot(uow_factory, instance_id)
 
     ctx = mp.get_context("spawn")

@@ -7,15 +7,67 @@ from sqlalchemy import select
 from processes import runner
 from processes.models import AuditEvent, HumanTask, Participant, ProcessInstance, Timer
 
-# (element id, world key of the person who holds the step)
-STEPS = [
-    ("opdracht_aanmaken", "begeleider_a"),
-    ("opdracht_verwerven", "student_a"),
-    ("deelnemers_vastleggen", "begeleider_a"),
-    ("goedkeuren_praktijkbegeleider", "praktijkbegeleider"),
-    ("opdracht_vaststellen", "commissie_a"),
-    ("afspraken_plannen", "student_a"),
-]
+# Who holds each user task of the full PvB diagram (world keys).
+HOLDERS = {
+    "opdracht_aanmaken": "begeleider_a",
+    "opdracht_verwerven": "student_a",
+    "deelnemers_vastleggen": "begeleider_a",
+    "goedkeuren_student": "student_a",
+    "goedkeuren_roc_begeleider": "begeleider_a",
+    "goedkeuren_praktijkbegeleider": "praktijkbegeleider",
+    "opdracht_vaststellen": "commissie_a",
+    "opdracht_herzien": "begeleider_a",
+    "afspraken_plannen": "student_a",
+    "bewijsstukken_uploaden": "student_a",
+    "bewijsstukken_controleren": "rocbeoordelaar_a",
+    "uitvoering_afronden": "student_a",
+    "beoordelen_roc": "rocbeoordelaar_a",
+    "beoordelen_praktijk": "beoordelaar_a",
+    "beoordelen_alleen": "rocbeoordelaar_a",
+    "consensus_vastleggen": "rocbeoordelaar_a",
+    "consensus_bevestigen": "beoordelaar_a",
+    "eindbeoordeling_vaststellen": "commissie_a",
+    "afsluiten": "begeleider_a",
+    "vervolg_bepalen": "begeleider_a",
+}
+
+
+def judgements(model: dict, fail: set[str] = frozenset()) -> dict:
+    """Every criterion voldaan, except those in ``fail`` (onvoldoende, with a justification)."""
+    out = {}
+    for wp in model["werkprocessen"]:
+        for c in wp["criteria"]:
+            if c["id"] in fail:
+                out[c["id"]] = {"oordeel": "onvoldoende", "toelichting": "Niet laten zien tijdens de uitvoering."}
+            else:
+                out[c["id"]] = {"oordeel": "voldaan"}
+    return out
+
+
+def full_data(world, element_id: str, model: dict | None = None, fail: set[str] = frozenset()) -> dict:
+    """Valid form data for every user task of the full PvB."""
+    confirm = {"bevestiging": True}
+    simple = {
+        "goedkeuren_student": {"informatie_gelezen": True, "goedkeuring": True},
+        "goedkeuren_roc_begeleider": {"goedkeuring": True},
+        "goedkeuren_praktijkbegeleider": {"goedkeuring": True},
+        "opdracht_vaststellen": {"opdracht_besluit": "vastgesteld", **confirm},
+        "opdracht_herzien": {"titel": "Zorgen voor een cliënt (herzien)", "herziening_toelichting": "Aangepast."},
+        "bewijsstukken_uploaden": {"bewijs_beschrijving": "Verslag en foto's", "uitvoering_afgerond": True},
+        "bewijsstukken_controleren": {"bewijs_besluit": "compleet", **confirm},
+        "uitvoering_afronden": {"uitvoering_afgerond": True},
+        "consensus_bevestigen": {"consensus_akkoord": "akkoord", **confirm},
+        "eindbeoordeling_vaststellen": {"eind_besluit": "vastgesteld", **confirm},
+        "afsluiten": confirm,
+        "vervolg_bepalen": {"vervolg_toelichting": "Opnieuw werkproces B1-K1-W2 uitvoeren.", **confirm},
+    }
+    if element_id in simple:
+        return dict(simple[element_id])
+    if element_id in ("beoordelen_roc", "beoordelen_praktijk", "beoordelen_alleen", "consensus_vastleggen"):
+        from processes.assessment import EXAMPLE_MODEL
+
+        return {"beoordeling": judgements(model or EXAMPLE_MODEL, fail), **confirm}
+    return step_data(world, element_id)
 
 
 def step_data(world, step: str) -> dict:
@@ -27,8 +79,8 @@ def step_data(world, step: str) -> dict:
         "deelnemers_vastleggen": {"praktijkbegeleider": u["praktijkbegeleider"],
                                   "praktijkbeoordelaar": u["beoordelaar_a"],
                                   "roc_beoordelaar": u["rocbeoordelaar_a"], "vaststeller": u["commissie_a"]},
-        "goedkeuren_praktijkbegeleider": {"besluit": "akkoord", "bevestiging": True},
-        "opdracht_vaststellen": {"besluit": "vastgesteld", "bevestiging": True},
+        "goedkeuren_praktijkbegeleider": {"goedkeuring": True},
+        "opdracht_vaststellen": {"opdracht_besluit": "vastgesteld", "bevestiging": True},
         "afspraken_plannen": {"uitvoeringsdatum": "2027-02-01", "beoordelingsdatum": "2027-02-10"},
     }[step]
 
@@ -41,18 +93,54 @@ def open_task(uow_factory, instance_id: int) -> HumanTask:
         return task
 
 
-def start_and_walk_to(world, uow_factory, element_id: str, student: str = "student_a") -> tuple[int, int]:
+def open_tasks(uow_factory, instance_id: int) -> list[HumanTask]:
+    with uow_factory() as uow:
+        tasks = uow.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                            HumanTask.status == "open")
+                                    .order_by(HumanTask.id)).all()
+        for t in tasks:
+            uow.session.expunge(t)
+        return list(tasks)
+
+
+def holder_of(element_id: str, student: str = "student_a") -> str:
+    holder = HOLDERS[element_id]
+    return student if holder == "student_a" else holder
+
+
+def complete(world, uow_factory, task: HumanTask, student: str = "student_a", fail=frozenset(), data=None):
+    """Completes a task as its holder with valid data (or ``data``)."""
+    model = None
+    if task.form_key in ("beoordelen", "consensus"):
+        from processes.models import ExamAssignment
+
+        with uow_factory() as uow:
+            model = uow.session.get(ExamAssignment, task.instance_id).assessment_model
+    payload = data if data is not None else full_data(world, task.element_id, model, fail)
+    return runner.complete_task(task.id, world.users[holder_of(task.element_id, student)], payload,
+                                uow_factory())
+
+
+def walk_to(world, uow_factory, instance_id: int, element_id: str | None, student: str = "student_a",
+            fail=frozenset()) -> int | None:
+    """Completes open tasks in order until ``element_id`` is open (returns its task id) or the end."""
+    for _ in range(80):
+        tasks = open_tasks(uow_factory, instance_id)
+        if not tasks:
+            return None
+        for t in tasks:
+            if t.element_id == element_id:
+                return t.id
+        complete(world, uow_factory, tasks[0], student, fail)
+    raise AssertionError(f"{element_id} never opened")
+
+
+def start_and_walk_to(world, uow_factory, element_id: str | None, student: str = "student_a",
+                      fail=frozenset(), assignment_id: int | None = None) -> tuple[int, int | None]:
     """Starts a PvB at school A and completes steps until ``element_id`` is open; returns (instance, task)."""
     result = runner.start_pvb(world.schools["a"], world.students[student], world.users["begeleider_a"],
-                              uow_factory())
-    for step, holder in STEPS:
-        task = open_task(uow_factory, result.instance_id)
-        assert task.element_id == step
-        if step == element_id:
-            return result.instance_id, task.id
-        actor = student if holder == "student_a" else holder
-        runner.complete_task(task.id, world.users[actor], step_data(world, step), uow_factory())
-    return result.instance_id, open_task(uow_factory, result.instance_id).id
+                              uow_factory(), assignment_id=assignment_id)
+    return result.instance_id, walk_to(world, uow_factory, result.instance_id, element_id, student, fail)
 
 
 def snapshot(uow_factory, instance_id: int) -> dict:

@@ -13,8 +13,10 @@ from lxml import etree
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.exceptions import WorkflowException
 
 import handlers.registry as handler_registry
+from forms import load_form_dir, shipped_forms_dir
 from handlers.registry import HandlerContext
 from processes.bpmn_validation import missing_flow_nodes
 from processes.engine import (
@@ -29,18 +31,31 @@ from processes.expressions import SafeScriptEnvironment
 
 ROOT = Path(__file__).resolve().parents[2]
 PVB = (ROOT / "bpmn" / "pvb.bpmn").read_bytes()
-PVB_ROLES = {"roc_begeleider", "student", "praktijkbegeleider", "praktijkbeoordelaar", "examencommissie"}
-PVB_FORMS = {
-    "opdracht_aanmaken",
-    "opdracht_verwerven",
-    "deelnemers_vastleggen",
-    "opdracht_goedkeuren",
-    "opdracht_vaststellen",
-    "afspraken_plannen",
-    "beoordelen",
+PVB_ROLES = {
+    "roc_begeleider",
+    "student",
+    "praktijkbegeleider",
+    "praktijkbeoordelaar",
+    "roc_beoordelaar",
+    "examencommissie",
 }
+PVB_FORMS = set(load_form_dir(shipped_forms_dir()))
+PVB_HANDLERS = {
+    "check_assessors",
+    "lock_assignment",
+    "unlock_assignment",
+    "establish_assignment",
+    "check_appointments",
+    "record_result",
+    "start_follow_up",
+    "archive_exam",
+}
+# The school settings the server puts into the start task (processes/runner.py, SETTING_DEFAULTS).
+SETTINGS = {"bewijsstukken_gebruiken": True, "een_beoordelaar_toegestaan": False}
 
-# Plausible form data per form key, as the form validation would leave it.
+JUDGED = {"c1": {"oordeel": "voldaan", "toelichting": ""}}
+# Plausible form data per user task, as the form validation would leave it; `uitslag` is what the
+# server adds when a form with criteria is completed.
 FORM_DATA = {
     "opdracht_aanmaken": {"titel": "Onderhoud installaties", "gewenste_einddatum": "2026-06-30"},
     "opdracht_verwerven": {"examenlocatie": "Installatiebedrijf De Vries", "context": "Storingsdienst"},
@@ -50,10 +65,45 @@ FORM_DATA = {
         "roc_beoordelaar": 13,
         "vaststeller": 14,
     },
-    "opdracht_goedkeuren": {"besluit": "akkoord", "bevestiging": True},
+    "goedkeuren_student": {"informatie_gelezen": True, "goedkeuring": True},
+    "goedkeuren_roc_begeleider": {"goedkeuring": True},
+    "goedkeuren_praktijkbegeleider": {"goedkeuring": True},
+    "opdracht_vaststellen": {"opdracht_besluit": "vastgesteld", "bevestiging": True},
+    "opdracht_herzien": {"titel": "Onderhoud installaties (herzien)", "herziening_toelichting": "Context erbij"},
     "afspraken_plannen": {"uitvoeringsdatum": "2026-05-11", "beoordelingsdatum": "2026-05-15"},
-    "beoordelen": {"beoordeling": {"wp1": {"k1": "voldaan"}}, "bevestiging": True},
+    "bewijsstukken_uploaden": {"bewijs_beschrijving": "Foto's van de storing", "uitvoering_afgerond": True},
+    "bewijsstukken_controleren": {"bewijs_besluit": "compleet", "bevestiging": True},
+    "uitvoering_afronden": {"uitvoering_afgerond": True},
+    "beoordelen_roc": {"beoordeling": JUDGED, "bevestiging": True, "uitslag": "voldaan"},
+    "beoordelen_praktijk": {"beoordeling": JUDGED, "bevestiging": True, "uitslag": "voldaan"},
+    "beoordelen_alleen": {"beoordeling": JUDGED, "bevestiging": True, "uitslag": "voldaan"},
+    "consensus_vastleggen": {"beoordeling": JUDGED, "bevestiging": True, "uitslag": "voldaan"},
+    "consensus_bevestigen": {"consensus_akkoord": "akkoord", "bevestiging": True},
+    "eindbeoordeling_vaststellen": {"eind_besluit": "vastgesteld", "bevestiging": True},
+    "afsluiten": {"bevestiging": True},
+    "vervolg_bepalen": {"vervolg_toelichting": "Werkproces 2 opnieuw", "bevestiging": True},
 }
+SERVER_ADDED = {"uitslag"}
+
+
+def _stub(result: dict):
+    def handler(data: dict, ctx: HandlerContext) -> dict:
+        return dict(result)
+
+    return handler
+
+
+def _check_assessors(data: dict, ctx: HandlerContext) -> dict:
+    return {"tweede_beoordelaar": bool(data.get("praktijkbeoordelaar"))}
+
+
+@pytest.fixture(autouse=True)
+def stub_pvb_handlers(monkeypatch):
+    """The shipped PvB handlers need an exam (ctx.exam); these stand-ins only shape the data."""
+    handler_registry.service_handler_names()  # loads the shipped ones first, or they would replace these
+    for name in PVB_HANDLERS:
+        monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, name, _stub({}))
+    monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, "check_assessors", _check_assessors)
 
 
 @pytest.fixture(scope="module")
@@ -154,73 +204,247 @@ def refused(engine: Engine, xml: bytes, **kwargs) -> list[ElementError]:
 # ----------------------------------------------------------------------------- the PvB
 
 
-def test_compiled_pvb_lists_its_user_tasks_lanes_and_handlers(pvb):
-    assert pvb.process_id == "pvb"
-    assert [(t.element_id, t.lane, t.form_key) for t in pvb.user_tasks] == [
-        ("opdracht_aanmaken", "roc_begeleider", "opdracht_aanmaken"),
-        ("opdracht_verwerven", "student", "opdracht_verwerven"),
-        ("deelnemers_vastleggen", "roc_begeleider", "deelnemers_vastleggen"),
-        ("goedkeuren_praktijkbegeleider", "praktijkbegeleider", "opdracht_goedkeuren"),
-        ("opdracht_vaststellen", "examencommissie", "opdracht_vaststellen"),
-        ("afspraken_plannen", "student", "afspraken_plannen"),
-        ("beoordelen_praktijk", "praktijkbeoordelaar", "beoordelen"),
-    ]
-    assert pvb.user_tasks[0].name == "Opdracht aanmaken"
-    assert pvb.lanes == PVB_ROLES
-    assert pvb.service_handlers == {"record_assignment_ready"}
-    assert set(json.loads(pvb.spec_json)) == {"serializer_version", "spec", "subprocess_specs"}
-
-
-def test_walk_through_the_pvb_saving_and_loading_between_steps(engine, pvb):
-    """Every step as the server runs it: load, complete, run, dump. The committee rejects once."""
-    calls: list[str] = []
+def start_pvb(engine: Engine, pvb, settings: dict | None = None, calls: list[str] | None = None):
+    """A new PvB as the server starts it: the school settings in the start task, then run."""
     wf = engine.new_workflow("pvb:1", pvb.spec_json)
+    engine.set_start_data(wf, SETTINGS if settings is None else settings)
     engine.run(wf, ctx_for(calls))
-    state = engine.dump(wf)
-    walked = []
-    decisions = iter(["afgewezen", "vastgesteld"])
+    return wf
+
+
+def walk_pvb(engine: Engine, pvb, answers: dict[str, list[dict]] | None = None, settings: dict | None = None):
+    """Walks a PvB to its end as the server does, one user task per step: load, complete, run, dump.
+
+    ``answers`` overrides FORM_DATA per element id, one dict per visit (the last one repeats).
+    Parallel tasks are done in alphabetical order. Returns the done element ids, the sets of tasks
+    that were open at once (when more than one), the handler calls, the ready tasks by element id
+    and the final workflow.
+    """
+    answers = {k: list(v) for k, v in (answers or {}).items()}
+    calls: list[str] = []
+    state = engine.dump(start_pvb(engine, pvb, settings, calls))
+    walked: list[str] = []
+    parallel: list[tuple[str, ...]] = []
+    seen = {}
     while True:
         wf = engine.load("pvb:1", pvb.spec_json, state)
-        ready = engine.ready_user_tasks(wf)
+        ready = sorted(engine.ready_user_tasks(wf), key=lambda t: t.element_id)
         if not ready:
-            break
-        assert len(ready) == 1
+            return walked, parallel, calls, seen, wf
+        if len(ready) > 1:
+            parallel.append(tuple(t.element_id for t in ready))
         task = ready[0]
-        walked.append((task.element_id, task.lane, task.form_key))
-        if task.element_id == "opdracht_vaststellen":
-            # The service task ran before the committee gets the task.
-            assert task.data["opdracht_gereed"] is True
-            data = {"besluit": next(decisions), "bevestiging": True}
-        else:
-            data = FORM_DATA[task.form_key]
+        seen.setdefault(task.element_id, task)
+        queue = answers.get(task.element_id)
+        data = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else FORM_DATA[task.element_id]
         engine.complete_user_task(wf, task.guid, data)
         engine.run(wf, ctx_for(calls))
         state = engine.dump(wf)
+        assert len(walked) < 200, "the walk does not end"
+        walked.append(task.element_id)
 
-    preparation = [
+
+APPROVALS = ["goedkeuren_praktijkbegeleider", "goedkeuren_roc_begeleider", "goedkeuren_student"]
+
+
+def test_compiled_pvb_lists_its_user_tasks_lanes_handlers_and_properties(pvb):
+    assert pvb.process_id == "pvb"
+    assert {(t.element_id, t.lane, t.form_key) for t in pvb.user_tasks} == {
+        ("opdracht_aanmaken", "roc_begeleider", "opdracht_aanmaken"),
         ("opdracht_verwerven", "student", "opdracht_verwerven"),
         ("deelnemers_vastleggen", "roc_begeleider", "deelnemers_vastleggen"),
+        ("goedkeuren_student", "student", "opdracht_goedkeuren_student"),
+        ("goedkeuren_roc_begeleider", "roc_begeleider", "opdracht_goedkeuren"),
         ("goedkeuren_praktijkbegeleider", "praktijkbegeleider", "opdracht_goedkeuren"),
         ("opdracht_vaststellen", "examencommissie", "opdracht_vaststellen"),
-    ]
-    assert walked == [
-        ("opdracht_aanmaken", "roc_begeleider", "opdracht_aanmaken"),
-        *preparation,  # rejected: back to verwerven
-        *preparation,
+        ("opdracht_herzien", "roc_begeleider", "opdracht_herzien"),
         ("afspraken_plannen", "student", "afspraken_plannen"),
+        ("bewijsstukken_uploaden", "student", "bewijsstukken_uploaden"),
+        ("bewijsstukken_controleren", "roc_beoordelaar", "bewijsstukken_controleren"),
+        ("uitvoering_afronden", "student", "uitvoering_afronden"),
+        ("beoordelen_roc", "roc_beoordelaar", "beoordelen"),
         ("beoordelen_praktijk", "praktijkbeoordelaar", "beoordelen"),
+        ("beoordelen_alleen", "roc_beoordelaar", "beoordelen"),
+        ("consensus_vastleggen", "roc_beoordelaar", "consensus"),
+        ("consensus_bevestigen", "praktijkbeoordelaar", "consensus_bevestigen"),
+        ("eindbeoordeling_vaststellen", "examencommissie", "eindbeoordeling_vaststellen"),
+        ("afsluiten", "roc_begeleider", "afsluiten"),
+        ("vervolg_bepalen", "roc_begeleider", "vervolg_bepalen"),
+    }
+    by_id = {t.element_id: t for t in pvb.user_tasks}
+    assert by_id["opdracht_aanmaken"].name == "Opdracht aanmaken"
+    # R7: established only when every role is recorded; R31: never by someone who assessed.
+    assert by_id["opdracht_vaststellen"].properties == {
+        "requires_participants": "praktijkbegeleider,roc_beoordelaar,examencommissie"
+    }
+    assert by_id["eindbeoordeling_vaststellen"].properties == {"not_by": "praktijkbeoordelaar,roc_beoordelaar"}
+    assert {t.element_id for t in pvb.user_tasks if t.properties} == {
+        "opdracht_vaststellen",
+        "eindbeoordeling_vaststellen",
+    }
+    assert pvb.lanes == PVB_ROLES
+    assert pvb.service_handlers == PVB_HANDLERS
+    assert set(json.loads(pvb.spec_json)) == {"serializer_version", "spec", "subprocess_specs"}
+
+
+def test_every_form_of_the_pvb_is_shipped_and_every_shipped_form_is_used(pvb):
+    assert {t.form_key for t in pvb.user_tasks} == PVB_FORMS
+
+
+def test_walk_with_two_assessors_through_every_loop(engine, pvb):
+    """R14, R15, R23, R29, R31: a rejected assignment is approved anew by all three, incomplete
+    evidence goes back to the student, a disagreement and the committee send it back to consensus."""
+    walked, parallel, calls, seen, wf = walk_pvb(
+        engine,
+        pvb,
+        answers={
+            "opdracht_vaststellen": [
+                {"opdracht_besluit": "afgewezen", "opdracht_reden": "Te smal", "bevestiging": True},
+                FORM_DATA["opdracht_vaststellen"],
+            ],
+            "bewijsstukken_controleren": [
+                {"bewijs_besluit": "onvolledig", "bewijs_reden": "Video ontbreekt", "bevestiging": True},
+                FORM_DATA["bewijsstukken_controleren"],
+            ],
+            "consensus_bevestigen": [
+                {"consensus_akkoord": "niet_akkoord", "consensus_reden": "c1 anders", "bevestiging": True},
+                FORM_DATA["consensus_bevestigen"],
+            ],
+            "eindbeoordeling_vaststellen": [
+                {"eind_besluit": "terug_naar_consensus", "eind_reden": "Toelichting ontbreekt", "bevestiging": True},
+                FORM_DATA["eindbeoordeling_vaststellen"],
+            ],
+        },
+    )
+    consensus = ["consensus_vastleggen", "consensus_bevestigen"]
+    assert walked == [
+        "opdracht_aanmaken",
+        "opdracht_verwerven",
+        "deelnemers_vastleggen",
+        *APPROVALS,
+        "opdracht_vaststellen",  # afgewezen
+        "opdracht_herzien",
+        *APPROVALS,  # all three again
+        "opdracht_vaststellen",
+        "afspraken_plannen",
+        "bewijsstukken_uploaden",
+        "bewijsstukken_controleren",  # onvolledig
+        "bewijsstukken_uploaden",
+        "bewijsstukken_controleren",
+        "beoordelen_praktijk",
+        "beoordelen_roc",
+        *consensus,  # niet akkoord
+        *consensus,
+        "eindbeoordeling_vaststellen",  # terug naar consensus
+        *consensus,
+        "eindbeoordeling_vaststellen",
+        "afsluiten",
     ]
-    assert calls == ["opdracht_gereed", "opdracht_gereed"]
+    # The three approvals, and both assessments, are open at the same time.
+    assert parallel == [
+        tuple(APPROVALS),
+        tuple(APPROVALS[1:]),
+        tuple(APPROVALS),
+        tuple(APPROVALS[1:]),
+        ("beoordelen_praktijk", "beoordelen_roc"),
+    ]
+    assert calls == [
+        "beoordelaars_controleren",
+        "opdracht_vergrendelen",
+        "opdracht_ontgrendelen",
+        "opdracht_vergrendelen",
+        "vaststelling_vastleggen",
+        "afspraken_controleren",
+        "resultaat_vastleggen",
+        "examen_archiveren",
+    ]
+    assert {t: (r.lane, r.form_key) for t, r in seen.items() if t.startswith("goedkeuren")} == {
+        "goedkeuren_student": ("student", "opdracht_goedkeuren_student"),
+        "goedkeuren_roc_begeleider": ("roc_begeleider", "opdracht_goedkeuren"),
+        "goedkeuren_praktijkbegeleider": ("praktijkbegeleider", "opdracht_goedkeuren"),
+    }
+    assert seen["opdracht_vaststellen"].properties["requires_participants"].split(",") == [
+        "praktijkbegeleider",
+        "roc_beoordelaar",
+        "examencommissie",
+    ]
+    assert seen["eindbeoordeling_vaststellen"].properties == {"not_by": "praktijkbeoordelaar,roc_beoordelaar"}
+    assert seen["afspraken_plannen"].properties == {}
     assert engine.is_completed(wf)
     final = engine.data(wf)
-    assert final["opdracht_gereed"] is True
-    assert final["besluit"] == "vastgesteld"
+    assert final["tweede_beoordelaar"] is True
+    assert final["opdracht_besluit"] == "vastgesteld"
+    assert final["titel"] == "Onderhoud installaties (herzien)"
+    assert final["eind_besluit"] == "vastgesteld"
     assert final["examenlocatie"] == "Installatiebedrijf De Vries"
 
 
+def test_walk_with_one_assessor_and_no_evidence_that_is_not_passed(engine, pvb):
+    """R8, R24, R30: one assessor where the school allows it, no uploads, and a follow-up."""
+    one_assessor = {k: v for k, v in FORM_DATA["deelnemers_vastleggen"].items() if k != "praktijkbeoordelaar"}
+    failed = {"beoordeling": JUDGED, "bevestiging": True, "uitslag": "onvoldoende"}
+    walked, parallel, calls, seen, wf = walk_pvb(
+        engine,
+        pvb,
+        answers={
+            "deelnemers_vastleggen": [one_assessor],
+            "beoordelen_alleen": [failed],
+            "consensus_vastleggen": [failed],
+        },
+        settings={"bewijsstukken_gebruiken": False, "een_beoordelaar_toegestaan": True},
+    )
+    assert walked == [
+        "opdracht_aanmaken",
+        "opdracht_verwerven",
+        "deelnemers_vastleggen",
+        *APPROVALS,
+        "opdracht_vaststellen",
+        "afspraken_plannen",
+        "uitvoering_afronden",
+        "beoordelen_alleen",
+        "consensus_vastleggen",  # no second assessor to confirm it
+        "eindbeoordeling_vaststellen",
+        "vervolg_bepalen",
+    ]
+    assert parallel == [tuple(APPROVALS), tuple(APPROVALS[1:])]
+    assert calls[-3:] == ["resultaat_vastleggen", "vervolg_starten", "examen_archiveren"]
+    assert seen["beoordelen_alleen"].lane == "roc_beoordelaar"
+    assert engine.is_completed(wf)
+    final = engine.data(wf)
+    assert final["tweede_beoordelaar"] is False
+    assert final["uitslag"] == "onvoldoende"
+    assert final["vervolg_toelichting"] == "Werkproces 2 opnieuw"
+
+
+def test_a_gateway_without_its_setting_fails_loudly(engine, pvb):
+    """The diagram reads the school settings; a start without them is the server's bug, not a silent path."""
+    with pytest.raises(WorkflowException, match="bewijsstukken_gebruiken"):
+        walk_pvb(engine, pvb, settings={})
+
+
+def test_the_walks_use_data_the_shipped_forms_accept():
+    from forms import load_form_file, validate
+
+    people = {
+        "praktijkbegeleider": [{"value": 11, "label": "P"}],
+        "praktijkbeoordelaar": [{"value": 12, "label": "B"}],
+        "roc_beoordelaar": [{"value": 13, "label": "R"}],
+        "vaststeller": [{"value": 14, "label": "V"}],
+    }
+    model = {"werkprocessen": [{"code": "W1", "title": "W", "criteria": [{"id": "c1", "text": "K"}]}]}
+    form_of = {t.element_id: t.form_key for t in Engine().compile({"pvb.bpmn": PVB}, "pvb").user_tasks}
+    for element_id, data in FORM_DATA.items():
+        form = load_form_file(shipped_forms_dir() / f"{form_of[element_id]}.json")
+        posted = {k: v for k, v in data.items() if k not in SERVER_ADDED}
+        kwargs = {"choices": people} if element_id == "deelnemers_vastleggen" else {}
+        if any(f.type == "criteria" for f in form.fields):
+            kwargs["criteria_model"] = model
+        clean = validate(form, posted, **kwargs)
+        assert {k: v for k, v in clean.items() if k in posted} == posted, element_id
+
+
 def test_the_state_leaves_out_the_spec_and_is_smaller_than_the_full_serialization(engine, pvb):
-    wf = engine.new_workflow("pvb:1", pvb.spec_json)
-    engine.run(wf, ctx_for())
+    wf = start_pvb(engine, pvb)
     state = engine.dump(wf)
     assert "spec" not in json.loads(state)
     assert "subprocess_specs" not in json.loads(state)
@@ -236,9 +460,20 @@ def test_one_version_is_restored_once_and_shared_with_its_extensions(pvb):
     second = engine.load("pvb:1", pvb.spec_json, _state_after_start(engine, pvb))
     assert first.spec is second.spec
     # from_dict pops keys in place: a second restore from one dict would have lost these.
-    assert second.spec.task_specs["opdracht_gereed"].extensions == {"handler": "record_assignment_ready"}
+    assert second.spec.task_specs["beoordelaars_controleren"].extensions == {"handler": "check_assessors"}
+    assert second.spec.task_specs["eindbeoordeling_vaststellen"].extensions == {
+        "not_by": "praktijkbeoordelaar,roc_beoordelaar"
+    }
     assert isinstance(first.script_engine.environment, SafeScriptEnvironment)
     assert isinstance(second.script_engine.environment, SafeScriptEnvironment)
+
+
+def test_a_ready_task_gets_a_copy_of_its_properties(engine, pvb):
+    wf = engine.load("pvb:1", pvb.spec_json, _state_after_start(engine, pvb))
+    (task,) = engine.ready_user_tasks(wf)
+    assert task.properties == {}
+    task.properties["not_by"] = "student"
+    assert wf.spec.task_specs["opdracht_aanmaken"].extensions == {}
 
 
 def test_a_state_loads_in_another_engine(engine, pvb):
@@ -269,21 +504,13 @@ def test_workers_share_one_engine_and_its_cached_specs(pvb):
     engine = Engine()
 
     def walk(_: int) -> list[str]:
-        wf = engine.new_workflow("pvb:1", pvb.spec_json)
-        engine.run(wf, ctx_for())
-        state, seen = engine.dump(wf), []
-        while ready := engine.ready_user_tasks(wf := engine.load("pvb:1", pvb.spec_json, state)):
-            seen.append(ready[0].element_id)
-            data = FORM_DATA.get(ready[0].form_key, {"besluit": "vastgesteld", "bevestiging": True})
-            engine.complete_user_task(wf, ready[0].guid, data)
-            engine.run(wf, ctx_for())
-            state = engine.dump(wf)
-        return seen
+        return walk_pvb(engine, pvb)[0]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         walks = list(pool.map(walk, range(32)))
     assert all(w == walks[0] for w in walks)
-    assert len(walks[0]) == 7
+    assert walks[0][-1] == "afsluiten"
+    assert len(walks[0]) == 16
 
 
 def test_a_task_can_be_completed_only_while_it_is_ready(engine, pvb):

@@ -30,10 +30,19 @@ SHIPPED_KEYS = {
     "opdracht_verwerven",
     "deelnemers_vastleggen",
     "opdracht_goedkeuren",
+    "opdracht_goedkeuren_student",
     "opdracht_vaststellen",
+    "opdracht_herzien",
     "afspraken_plannen",
+    "bewijsstukken_uploaden",
+    "bewijsstukken_controleren",
+    "uitvoering_afronden",
     "beoordelen",
+    "consensus",
+    "consensus_bevestigen",
     "eindbeoordeling_vaststellen",
+    "afsluiten",
+    "vervolg_bepalen",
 }
 MODEL = {
     "werkprocessen": [
@@ -103,7 +112,8 @@ def test_r12_the_location_field_is_called_examenlocatie():
 def test_the_vaststeller_is_chosen_from_the_examencommissie():
     form = shipped("deelnemers_vastleggen")
     assert form.field("vaststeller").role == "examencommissie"
-    assert all(f.required for f in form.fields)
+    # R8: one assessor may do where the school agrees; every other role is required (R7).
+    assert [f.name for f in form.fields if not f.required] == ["praktijkbeoordelaar"]
 
 
 def test_role_codes_match_the_core():
@@ -155,42 +165,48 @@ def test_an_unknown_field_is_refused():
 
 
 def test_a_choice_outside_the_options_is_refused():
-    errors = errors_of(shipped("opdracht_goedkeuren"), {"besluit": "misschien", "bevestiging": "on"})
-    assert errors == {"besluit": ["Kies een van de opties."]}
+    errors = errors_of(shipped("opdracht_vaststellen"), {"opdracht_besluit": "misschien", "bevestiging": "on"})
+    assert errors == {"opdracht_besluit": ["Kies een van de opties."]}
 
 
 def test_r13_a_decision_needs_the_confirmation_ticked():
-    form = shipped("opdracht_goedkeuren")
-    assert errors_of(form, {"besluit": "akkoord"}) == {"bevestiging": ["Bevestig dit om verder te gaan."]}
-    assert errors_of(form, {"besluit": "akkoord", "bevestiging": False}) == {
+    form = shipped("opdracht_vaststellen")
+    assert errors_of(form, {"opdracht_besluit": "vastgesteld"}) == {"bevestiging": ["Bevestig dit om verder te gaan."]}
+    assert errors_of(form, {"opdracht_besluit": "vastgesteld", "bevestiging": False}) == {
         "bevestiging": ["Bevestig dit om verder te gaan."]
     }
-    assert validate(form, {"besluit": "akkoord", "bevestiging": "on"}) == {
-        "besluit": "akkoord",
+    assert validate(form, {"opdracht_besluit": "vastgesteld", "bevestiging": "on"}) == {
+        "opdracht_besluit": "vastgesteld",
         "bevestiging": True,
     }
-    assert validate(form, {"besluit": "akkoord", "bevestiging": True})["bevestiging"] is True
+    assert validate(form, {"opdracht_besluit": "vastgesteld", "bevestiging": True})["bevestiging"] is True
 
 
 @pytest.mark.parametrize(
-    "key,refusal", [("opdracht_goedkeuren", "afgewezen"), ("opdracht_vaststellen", "afgewezen")]
+    "key,besluit,reden,refusal",
+    [
+        ("opdracht_vaststellen", "opdracht_besluit", "opdracht_reden", "afgewezen"),
+        ("bewijsstukken_controleren", "bewijs_besluit", "bewijs_reden", "onvolledig"),
+        ("consensus_bevestigen", "consensus_akkoord", "consensus_reden", "niet_akkoord"),
+        ("eindbeoordeling_vaststellen", "eind_besluit", "eind_reden", "terug_naar_consensus"),
+    ],
 )
-def test_required_when_asks_for_a_reason_only_on_a_refusal(key, refusal):
+def test_required_when_asks_for_a_reason_only_on_a_refusal(key, besluit, reden, refusal):
     form = shipped(key)
-    assert errors_of(form, {"besluit": refusal, "bevestiging": "on"}) == {"reden": ["Dit veld is verplicht."]}
-    accepted = form.field("besluit").options[0]["value"]
-    assert validate(form, {"besluit": accepted, "bevestiging": "on"}) == {
-        "besluit": accepted,
+    assert errors_of(form, {besluit: refusal, "bevestiging": "on"}) == {reden: ["Dit veld is verplicht."]}
+    accepted = form.field(besluit).options[0]["value"]
+    assert validate(form, {besluit: accepted, "bevestiging": "on"}) == {
+        besluit: accepted,
         "bevestiging": True,
     }
-    clean = validate(form, {"besluit": refusal, "reden": "Onvolledig", "bevestiging": "on"})
-    assert clean["reden"] == "Onvolledig"
+    clean = validate(form, {besluit: refusal, reden: "Onvolledig", "bevestiging": "on"})
+    assert clean[reden] == "Onvolledig"
 
 
 def test_a_conditional_field_with_its_own_error_gets_only_that_error():
-    form = shipped("opdracht_goedkeuren")
-    errors = errors_of(form, {"besluit": "afgewezen", "reden": "x" * 5001, "bevestiging": "on"})
-    assert errors == {"reden": ["Maximaal 5000 tekens."]}
+    form = shipped("opdracht_vaststellen")
+    errors = errors_of(form, {"opdracht_besluit": "afgewezen", "opdracht_reden": "x" * 5001, "bevestiging": "on"})
+    assert errors == {"opdracht_reden": ["Maximaal 5000 tekens."]}
 
 
 def test_required_when_with_in_and_on_a_checkbox():
@@ -404,9 +420,9 @@ def test_duplicate_field_names_are_refused():
 
 
 def test_required_when_must_name_a_possible_value():
-    raw = json.loads((shipped_forms_dir() / "opdracht_goedkeuren.json").read_text(encoding="utf-8"))
-    raw["fields"][1]["required_when"] = {"field": "besluit", "equals": "afgekeurd"}
-    with pytest.raises(FormFileError, match="veld 'reden'.*'afgekeurd' is geen mogelijke waarde"):
+    raw = json.loads((shipped_forms_dir() / "opdracht_vaststellen.json").read_text(encoding="utf-8"))
+    raw["fields"][1]["required_when"] = {"field": "opdracht_besluit", "equals": "afgekeurd"}
+    with pytest.raises(FormFileError, match="veld 'opdracht_reden'.*'afgekeurd' is geen mogelijke waarde"):
         parse_form(raw)
 
 
@@ -423,14 +439,16 @@ def test_a_file_with_bad_json_or_a_wrong_name_is_refused(tmp_path):
 
 
 def test_render_description_carries_values_errors_and_the_condition():
-    form = shipped("opdracht_goedkeuren")
-    fields = render_description(form, {"besluit": "afgewezen"}, {"reden": ["Dit veld is verplicht."]})
+    form = shipped("opdracht_vaststellen")
+    fields = render_description(
+        form, {"opdracht_besluit": "afgewezen"}, {"opdracht_reden": ["Dit veld is verplicht."]}
+    )
     besluit, reden, bevestiging = fields
     assert besluit["input_type"] == "radio"
     assert [o["selected"] for o in besluit["options"]] == [False, True]
     assert reden["errors"] == ["Dit veld is verplicht."]
-    assert reden["required_when"] == {"field": "besluit", "values": ["afgewezen"]}
-    assert "veld-reden-fout" in reden["describedby"].split()
+    assert reden["required_when"] == {"field": "opdracht_besluit", "values": ["afgewezen"]}
+    assert "veld-opdracht_reden-fout" in reden["describedby"].split()
     assert bevestiging["input_type"] == "checkbox" and bevestiging["required"] and not bevestiging["checked"]
 
 
@@ -449,13 +467,17 @@ def test_render_description_of_criteria_from_a_flat_post():
 def test_the_fields_macro_renders_accessible_html():
     env = Environment(loader=FileSystemLoader(ROOT / "webapp" / "templates"), autoescape=True)
     macro = env.get_template("forms/_fields.html").module.render_fields
-    form = shipped("opdracht_goedkeuren")
+    form = shipped("opdracht_vaststellen")
     html = str(
-        macro(render_description(form, {"reden": "<b>kort</b>"}, {"besluit": ["Kies een van de opties."]}))
+        macro(
+            render_description(
+                form, {"opdracht_reden": "<b>kort</b>"}, {"opdracht_besluit": ["Kies een van de opties."]}
+            )
+        )
     )
     assert 'id="veld-bevestiging"' in html and 'for="veld-bevestiging"' in html
-    assert '<p class="veld-fout" id="veld-besluit-fout">Kies een van de opties.</p>' in html
-    assert 'aria-describedby="veld-besluit-fout"' in html
+    assert '<p class="veld-fout" id="veld-opdracht_besluit-fout">Kies een van de opties.</p>' in html
+    assert 'aria-describedby="veld-opdracht_besluit-fout"' in html
     assert "&lt;b&gt;kort&lt;/b&gt;" in html
     assert "data-required-when=" in html
     html = str(macro(render_description(shipped("beoordelen"), criteria_model=MODEL)))

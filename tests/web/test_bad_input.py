@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.api import api_for
-from tests.support.walk import revision, start_and_walk_to, step_data
+from tests.support.walk import full_data, revision, start_and_walk_to
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_someone_elses_task(app, parked, world, uow_factory):
     before = revision(uow_factory, instance_id)
     other = api_for(app, world.users["student_a2"], uow_factory)
     resp = other.post(f"/api/v1/tasks/{task_id}/complete",
-                      json={"data": step_data(world, "opdracht_verwerven")})
+                      json={"data": full_data(world, "opdracht_verwerven")})
     _assert_refused(resp, 403, "niet voor u", uow_factory, instance_id, before)
     assert other.get(f"/api/v1/tasks/{task_id}").status_code == 403
     assert other.get(f"/api/v1/instances/{instance_id}").status_code == 403

@@ -30,9 +30,9 @@ def test_inbox_renders_when_loading_engine_state_fails(app, world, uow_factory, 
     # The guard is real: a step that must load the state now fails.
     with pytest.raises(AssertionError, match="engine state"):
         from processes import runner
-        from tests.support.walk import step_data
+        from tests.support.walk import full_data
 
-        runner.complete_task(task_id, world.users["student_a"], step_data(world, "opdracht_verwerven"),
+        runner.complete_task(task_id, world.users["student_a"], full_data(world, "opdracht_verwerven"),
                              uow_factory())
 
 

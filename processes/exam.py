@@ -1,0 +1,259 @@
+"""The PvB's own data beside the engine: the exam's assignment, assessments, warnings, result.
+
+`ExamContext` implements `handlers.registry.ExamServices` for one exam inside one step's
+transaction; the runner hands it to service handlers and uses it for the form-driven rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+import forms as formlib
+from processes import assessment as assessment_models
+from processes import audit
+from processes.errors import Conflict, Forbidden, ValidationFailed
+from processes.models import (
+    Assessment,
+    ExamAssignment,
+    ExamWarning,
+    HumanTask,
+    Participant,
+    ProcessInstance,
+    School,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+# Form fields that are the assignment's content: completing a form that has them writes them to the
+# exam's assignment, which is refused once the three approvals have locked it (R14).
+ASSIGNMENT_FIELDS = {
+    "titel": "title",
+    "opdrachttekst": "text",
+    "examenlocatie": "examenlocatie",
+    "context": "context",
+    "gewenste_einddatum": "desired_end_date",
+}
+# Roles whose holders assessed an exam and so may not establish it (R31).
+ASSESSOR_ROLES = ("praktijkbeoordelaar", "roc_beoordelaar")
+
+
+def participants(session: Session, instance_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Participant.role, Participant.user_id).where(Participant.instance_id == instance_id)
+    ).all()
+    return {r.role: r.user_id for r in rows}
+
+
+def set_participant(session: Session, instance_id: int, role: str, user_id: int) -> None:
+    """Records who holds ``role`` in an exam; open tasks of that lane follow him (R7)."""
+    row = session.scalar(
+        select(Participant).where(Participant.instance_id == instance_id, Participant.role == role)
+    )
+    if row is None:
+        session.add(Participant(instance_id=instance_id, role=role, user_id=user_id))
+    else:
+        row.user_id = user_id
+    session.execute(
+        update(HumanTask)
+        .where(HumanTask.instance_id == instance_id, HumanTask.lane_role == role, HumanTask.status == "open")
+        .values(assignee_id=user_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def criteria_model_for(session: Session, form: formlib.FormDef, instance_id: int) -> dict | None:
+    """The exam's own assessment model (R40) for a form with a criteria section."""
+    if not any(f.type == "criteria" for f in form.fields):
+        return None
+    ea = session.get(ExamAssignment, instance_id)
+    if ea is not None and ea.assessment_model:
+        return ea.assessment_model
+    inst = session.get(ProcessInstance, instance_id)
+    return assessment_models.model_for(session.get(School, inst.school_id).settings)
+
+
+def initial_values(session: Session, form: formlib.FormDef, instance_id: int) -> dict:
+    """Pre-fills a form with the exam's assignment content it edits."""
+    ea = session.get(ExamAssignment, instance_id)
+    if ea is None:
+        return {}
+    values = {}
+    for field_name, attr in ASSIGNMENT_FIELDS.items():
+        if field_name in form.field_names:
+            value = getattr(ea, attr)
+            if value not in (None, ""):
+                values[field_name] = value.isoformat() if isinstance(value, date) else value
+    return values
+
+
+@dataclass
+class ExamContext:
+    """One exam within one step: what handlers and the runner may do to it (ExamServices)."""
+
+    session: Session
+    instance: ProcessInstance
+    actor: User | None
+    role: str
+    now: datetime
+    start_follow_up_fn: Callable[[Session, ProcessInstance, User, str, datetime], int] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    # --- ExamServices ---------------------------------------------------------------------------
+
+    def participants(self) -> dict[str, int]:
+        self.session.flush()
+        return participants(self.session, self.instance.id)
+
+    def _assignment(self) -> ExamAssignment:
+        ea = self.session.get(ExamAssignment, self.instance.id)
+        if ea is None:
+            raise RuntimeError(f"exam {self.instance.id} has no assignment")
+        return ea
+
+    def lock_assignment(self) -> None:
+        ea = self._assignment()
+        ea.locked_at = self.now
+        self._audit("assignment_locked", "Inhoud van de opdracht vastgelegd na drie goedkeuringen")
+
+    def unlock_assignment(self) -> None:
+        ea = self._assignment()
+        ea.locked_at = None
+        self._audit("assignment_unlocked", "Opdracht afgewezen: inhoud weer te bewerken, goedkeuringen opnieuw")
+
+    def establish_assignment(self) -> None:
+        self._assignment().established_at = self.now
+        self._audit("assignment_established", "Opdracht vastgesteld namens de examencommissie")
+
+    def warn(self, code: str, message: str) -> None:
+        self.session.add(ExamWarning(instance_id=self.instance.id, code=code, message=message,
+                                     created_at=self.now))
+        self.warnings.append(message)
+        self._audit("warning_recorded", message, details={"code": code})
+
+    def record_result(self) -> dict:
+        rows = self.session.scalars(
+            select(Assessment).where(Assessment.instance_id == self.instance.id).order_by(Assessment.id)
+        ).all()
+        consensus = [a for a in rows if a.kind == "consensus"]
+        final = consensus[-1] if consensus else (rows[-1] if rows else None)
+        if final is None:
+            raise RuntimeError("no assessment to establish")
+        ea = self._assignment()
+        ea.result = final.result["uitslag"]
+        ea.result_details = final.result
+        ea.result_established_at = self.now
+        label = "voldaan" if ea.result == "voldaan" else "niet voldaan"
+        self._audit("result_established", f"Eindbeoordeling vastgesteld: {label}", details=final.result)
+        return final.result
+
+    def start_follow_up(self, note: str) -> int:
+        if self.start_follow_up_fn is None or self.actor is None:
+            raise RuntimeError("no way to start a follow-up here")
+        new_id = self.start_follow_up_fn(self.session, self.instance, self.actor, note, self.now)
+        self._audit("follow_up_started", f"Vervolg-PvB gestart (examen {new_id})", details={"examen": new_id})
+        return new_id
+
+    def archive(self) -> None:
+        self._assignment().archived_at = self.now
+        self._audit("exam_archived", "Dossier gearchiveerd")
+
+    # --- rules the runner applies around a user task -------------------------------------------
+
+    def check_task_rules(self, task: HumanTask, properties: dict[str, str]) -> None:
+        """The checks a diagram asks for with ``camunda:properties`` on a user task."""
+        required = [r.strip() for r in properties.get("requires_participants", "").split(",") if r.strip()]
+        present = participants(self.session, self.instance.id)
+        missing = [r for r in required if r not in present]
+        if missing:
+            raise Conflict(
+                "Dit kan pas als alle rollen zijn vastgelegd; ontbreekt: " + ", ".join(missing) + " (R7)."
+            )
+        banned = [r.strip() for r in properties.get("not_by", "").split(",") if r.strip()]
+        if banned and self.actor is not None:
+            held = {role for role, uid in present.items() if uid == self.actor.id}
+            assessed = self.session.scalar(
+                select(Assessment.id).where(Assessment.instance_id == self.instance.id,
+                                            Assessment.assessor_id == self.actor.id).limit(1)
+            )
+            if held & set(banned) or assessed is not None:
+                raise Forbidden("U heeft dit examen beoordeeld en mag het daarom niet vaststellen (R31).")
+
+    def apply_form(self, task: HumanTask, form: formlib.FormDef, clean: dict,
+                   criteria_model: dict | None) -> dict:
+        """Writes what a completed form means for the exam; returns data to add to the task data."""
+        extra: dict = {}
+        self._write_participants(form, clean)
+        self._write_assignment(clean)
+        for fdef in form.fields:
+            if fdef.type == "criteria" and clean.get(fdef.name) is not None and criteria_model:
+                judgements = clean[fdef.name]
+                result = formlib.compute_result(criteria_model, judgements)
+                total = sum(len(wp["criteria"]) for wp in criteria_model["werkprocessen"])
+                complete = sum(1 for j in judgements.values() if j.get("oordeel")) == total
+                kind = "consensus" if form.key == "consensus" else "beoordeling"
+                self.session.add(Assessment(
+                    instance_id=self.instance.id, kind=kind, element_id=task.element_id,
+                    task_guid=task.task_guid, assessor_id=self.actor.id, role=task.lane_role,
+                    judgements=judgements, result=result, complete=complete, recorded_at=self.now,
+                ))
+                # The result the diagram reads is the one the server computed, never one posted.
+                extra["uitslag"] = result["uitslag"]
+                extra["werkprocessen_uitslag"] = result["werkprocessen"]
+        return extra
+
+    def _write_participants(self, form: formlib.FormDef, clean: dict) -> None:
+        chosen = {f.role: int(clean[f.name]) for f in form.fields
+                  if f.type == "person" and clean.get(f.name) is not None}
+        if not chosen:
+            return
+        ea = self.session.get(ExamAssignment, self.instance.id)
+        if ea is not None and ea.established_at is not None:
+            raise Forbidden("De opdracht is vastgesteld: alleen de beheerder kan deelnemers nog wijzigen (R7).")
+        vaststeller = chosen.get("examencommissie")
+        if vaststeller is not None and vaststeller in {chosen.get(r) for r in ASSESSOR_ROLES}:
+            field_name = next(f.name for f in form.fields if f.type == "person" and f.role == "examencommissie")
+            raise ValidationFailed({field_name: ["De vaststeller mag niet ook beoordelaar zijn (R31)."]})
+        for role, user_id in chosen.items():
+            set_participant(self.session, self.instance.id, role, user_id)
+
+    def _write_assignment(self, clean: dict) -> None:
+        changes = {attr: clean[name] for name, attr in ASSIGNMENT_FIELDS.items() if name in clean}
+        if not changes:
+            return
+        update_assignment(self, changes)
+
+    def _audit(self, action: str, summary: str, details: dict | None = None) -> None:
+        audit.append_event(
+            self.session, self.instance,
+            actor_id=self.actor.id if self.actor else None,
+            actor_name=self.actor.name if self.actor else "Examenflow",
+            role=self.role, action=action, summary=summary, data=details or {}, details=details or {},
+            now=self.now,
+        )
+
+
+def update_assignment(ctx: ExamContext, changes: dict) -> None:
+    """Changes the exam's assignment content; refused once locked (R14). History stays in the audit (R19)."""
+    ea = ctx.session.get(ExamAssignment, ctx.instance.id)
+    if ea is None:
+        raise RuntimeError("exam without assignment")
+    if ea.locked_at is not None:
+        raise Conflict("De inhoud van de opdracht ligt vast na de drie goedkeuringen en kan niet meer "
+                       "worden gewijzigd (R14).")
+    changed = {}
+    for attr, value in changes.items():
+        if attr == "desired_end_date" and isinstance(value, str):
+            value = date.fromisoformat(value)
+        if getattr(ea, attr) != value:
+            changed[attr] = value.isoformat() if isinstance(value, date) else value
+            setattr(ea, attr, value)
+    if changed:
+        ea.content_version += 1
+        ctx._audit("assignment_changed", f"Opdracht gewijzigd (versie {ea.content_version})", details=changed)
