@@ -282,7 +282,7 @@ def _exam_details(s: Session, inst: ProcessInstance, events) -> dict:
         data = (e.details or {}).get("data", {})
         documents.append(Document(step=e.summary.removesuffix(" afgerond en ondertekend"),
                                   element_id=e.element_id, actor=e.actor_name, role=e.role, at=e.created_at,
-                                  fields=_labelled(form, data)))
+                                  fields=_labelled(form, data, lambda uid: _user_name(s, uid))))
     follow_ups = s.scalars(select(ExamAssignment.instance_id)
                            .where(ExamAssignment.follow_up_of_id == inst.id)).all()
     return {
@@ -303,7 +303,15 @@ def _exam_details(s: Session, inst: ProcessInstance, events) -> dict:
     }
 
 
-def _labelled(form: formlib.FormDef | None, data: dict) -> list[tuple[str, str]]:
+def _user_name(s: Session, user_id) -> str:
+    try:
+        user = s.get(User, int(user_id))
+    except (TypeError, ValueError):
+        user = None
+    return user.name if user else str(user_id)
+
+
+def _labelled(form: formlib.FormDef | None, data: dict, name_of) -> list[tuple[str, str]]:
     """Form data as (label, shown value) pairs, in the form's order; criteria are shown separately."""
     if form is None:
         return [(k, str(v)) for k, v in data.items()]
@@ -316,6 +324,8 @@ def _labelled(form: formlib.FormDef | None, data: dict) -> list[tuple[str, str]]
             shown = "ja" if value else "nee"
         elif f.type == "choice":
             shown = next((o["label"] for o in f.options if o["value"] == value), str(value))
+        elif f.type == "person":
+            shown = name_of(value)
         else:
             shown = str(value)
         out.append((f.label, shown))
