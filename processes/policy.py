@@ -10,8 +10,18 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from processes.errors import Forbidden
+from processes.errors import Forbidden, NotFound
 from processes.models import SCHOOL_WIDE_ROLES, HumanTask, RoleMembership, User
+
+
+def task_and_user(session: Session, task_id: int, user_id: int) -> tuple[HumanTask, User]:
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound("Onbekende taak.")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("Onbekende gebruiker.")
+    return task, user
 
 
 def holds_role(session: Session, user_id: int, school_id: int, role: str) -> bool:

@@ -133,12 +133,7 @@ class TaskView:
 def get_task(task_id: int, user_id: int, uow: UnitOfWork) -> TaskView:
     with uow:
         s = uow.session
-        task = s.get(HumanTask, task_id)
-        if task is None:
-            raise NotFound("Onbekende taak.")
-        user = s.get(User, user_id)
-        if user is None:
-            raise NotFound("Onbekende gebruiker.")
+        task, user = policy.task_and_user(s, task_id, user_id)
         if not policy.may_act_on(s, user, task) and task.completed_by_id != user.id:
             raise Forbidden("Deze taak is niet voor u.")
         inst = s.get(ProcessInstance, task.instance_id)
@@ -217,15 +212,20 @@ def may_view_instance(s: Session, user: User, inst: ProcessInstance) -> bool:
     )
 
 
+def viewable_instance(s: Session, instance_id: int, user_id: int) -> ProcessInstance:
+    inst = s.get(ProcessInstance, instance_id)
+    if inst is None:
+        raise NotFound("Onbekend examen.")
+    user = s.get(User, user_id)
+    if user is None or not may_view_instance(s, user, inst):
+        raise Forbidden("U bent niet betrokken bij dit examen.")
+    return inst
+
+
 def get_instance(instance_id: int, user_id: int, uow: UnitOfWork) -> InstanceView:
     with uow:
         s = uow.session
-        inst = s.get(ProcessInstance, instance_id)
-        if inst is None:
-            raise NotFound("Onbekend examen.")
-        user = s.get(User, user_id)
-        if user is None or not may_view_instance(s, user, inst):
-            raise Forbidden("U bent niet betrokken bij dit examen.")
+        inst = viewable_instance(s, instance_id, user_id)
         pv = s.get(ProcessVersion, inst.version_id)
         open_rows = s.execute(
             select(HumanTask.id, HumanTask.name, HumanTask.lane_role, HumanTask.created_at,
@@ -336,12 +336,7 @@ def get_instance_diagram(instance_id: int, user_id: int, uow: UnitOfWork) -> str
     """The BPMN XML of the version an exam runs on, for the dossier's viewer."""
     with uow:
         s = uow.session
-        inst = s.get(ProcessInstance, instance_id)
-        if inst is None:
-            raise NotFound("Onbekend examen.")
-        user = s.get(User, user_id)
-        if user is None or not may_view_instance(s, user, inst):
-            raise Forbidden("U bent niet betrokken bij dit examen.")
+        inst = viewable_instance(s, instance_id, user_id)
         return s.scalar(select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == inst.version_id))
 
 

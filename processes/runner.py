@@ -318,12 +318,7 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
                         from_html: bool) -> StepResult:
     with uow:
         s = uow.session
-        task = s.get(HumanTask, task_id)
-        if task is None:
-            raise NotFound("Onbekende taak.")
-        actor = s.get(User, actor_id)
-        if actor is None:
-            raise NotFound("Onbekende gebruiker.")
+        task, actor = policy.task_and_user(s, task_id, actor_id)
         if task.status == "completed":
             raise _done_conflict(task.completed_by.name if task.completed_by else "onbekend",
                                  task.completed_at)

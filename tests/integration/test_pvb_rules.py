@@ -367,3 +367,24 @@ def test_criteria_of_two_assignments_show_on_their_own_forms(app, world, uow_fac
     page_b = client.get(f"/taken/{task_b}").get_data(as_text=True)
     assert "Verzamelt de relevante gegevens" in page_a and "Stemt de activiteit af" not in page_a
     assert "Stemt de activiteit af op de groep" in page_b and "Verzamelt de relevante gegevens" not in page_b
+
+
+# --- R24: evidence is optional where the school decides so ----------------------------------------
+
+
+def test_r24_school_without_evidence_goes_from_planning_to_assessment(world, uow_factory):
+    accounts.set_school_setting(world.schools["a"], "bewijsstukken_gebruiken", "nee", uow_factory())
+    instance_id, task_id = start_and_walk_to(world, uow_factory, "afspraken_plannen")
+    complete(world, uow_factory, _task(uow_factory, instance_id, "afspraken_plannen"))
+    assert [t.element_id for t in open_tasks(uow_factory, instance_id)] == ["uitvoering_afronden"]
+    complete(world, uow_factory, _task(uow_factory, instance_id, "uitvoering_afronden"))
+    assert {t.element_id for t in open_tasks(uow_factory, instance_id)} == {"beoordelen_roc", "beoordelen_praktijk"}
+
+
+def test_r24_incomplete_evidence_goes_back_to_the_student_with_the_reason(world, uow_factory):
+    instance_id, task_id = start_and_walk_to(world, uow_factory, "bewijsstukken_controleren")
+    complete(world, uow_factory, _task(uow_factory, instance_id, "bewijsstukken_controleren"),
+             data={"bewijs_besluit": "onvolledig", "bewijs_reden": "Foto's ontbreken.", "bevestiging": True})
+    assert [t.element_id for t in open_tasks(uow_factory, instance_id)] == ["bewijsstukken_uploaden"]
+    view = queries.get_instance(instance_id, world.users["student_a"], uow_factory())
+    assert any(value == "Foto's ontbreken." for _label, value in view.documents[-1].fields)
