@@ -216,8 +216,13 @@ class Timer(Base):
     task_guid: Mapped[str] = mapped_column(String(36))
     element_id: Mapped[str] = mapped_column(String(100))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # waiting → fired | cancelled; a timer whose firing keeps failing becomes an incident.
     status: Mapped[str] = mapped_column(String(20), default="waiting")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # After a failed attempt: not before this moment (back-off).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditEvent(Base):
@@ -321,3 +326,63 @@ class ExamWarning(Base):
     code: Mapped[str] = mapped_column(String(60))
     message: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Deadline(Base):
+    """A deadline window of one exam (R48): assessment within 5, delivery within 2 working days.
+
+    Opened when its boundary timer starts waiting, overdue when the timer fires, closed when the
+    steps it guards are done; rows are kept as the deadline's history.
+    """
+
+    __tablename__ = "deadline"
+    __table_args__ = (Index("ix_deadline_school_open", "school_id", "closed_at", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    timer_guid: Mapped[str] = mapped_column(String(36), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A message to another system, written in the step's transaction, sent after commit (design 13)."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    body: Mapped[dict] = mapped_column(JSON)
+    # The same message keeps the same key for every attempt (at-least-once, idempotent PATCH).
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ExchangeLogEntry(Base):
+    """Every attempt to deliver a message: request, response, outcome, time (R46, R47)."""
+
+    __tablename__ = "exchange_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    request_method: Mapped[str] = mapped_column(String(10))
+    request_url: Mapped[str] = mapped_column(String(1000))
+    request_body: Mapped[str] = mapped_column(Text)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(20))
+    duration_ms: Mapped[int] = mapped_column(Integer)
