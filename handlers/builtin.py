@@ -112,3 +112,7 @@ def archive_exam(data: dict, ctx: HandlerContext) -> dict:
     """Step 11: the dossier is archived (kept, never deleted: R27)."""
     _exam(ctx).archive()
     return {"gearchiveerd": True}
+
+
+# Registers the expression helpers add_working_days and nu.
+from handlers import calendar  # noqa: E402, F401

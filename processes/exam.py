@@ -151,6 +151,14 @@ class ExamContext:
         ea.result_established_at = self.now
         label = "voldaan" if ea.result == "voldaan" else "niet voldaan"
         self._audit("result_established", f"Eindbeoordeling vastgesteld: {label}", details=final.result)
+        # The result goes to the student information system through the outbox (design 13): written
+        # in this step's transaction, delivered after commit by the scheduler process.
+        from processes.exchange import queue_result_message
+
+        self.session.flush()
+        message_id = queue_result_message(self.session, self.instance, self.now)
+        self._audit("result_queued", "Uitslag klaargezet voor de studentenadministratie",
+                    details={"message": message_id})
         return final.result
 
     def start_follow_up(self, note: str) -> int:

@@ -11,12 +11,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from handlers.calendar import use_school_calendar
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 import forms as formlib
+from handlers.clock import use_clock
 from handlers.registry import HandlerContext, StepRefused
 from processes import assessment, audit, policy
 from processes.db import UnitOfWork
@@ -125,7 +127,14 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime) -> li
     ).all()
     for row in timer_rows:
         if row.task_guid not in waiting:
-            row.status = "done"
+            # Gone from the engine's waiting timers: fired if it was due, else its activity ended first.
+            if row.due_at <= now:
+                row.status, row.fired_at = "fired", now
+                audit.append_event(session, inst, actor_id=None, actor_name="Examenflow", role="systeem",
+                                   action="timer_fired", summary=f"Termijn verstreken ({row.element_id})",
+                                   data={"timer": row.task_guid}, element_id=row.element_id, now=now)
+            else:
+                row.status = "cancelled"
     known_timers = {row.task_guid for row in timer_rows}
     for guid, t in waiting.items():
         if guid not in known_timers:
@@ -168,6 +177,29 @@ class _LostRace(Exception):
 def _is_lock_error(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
     return "locked" in text or "could not serialize" in text or "deadlock" in text
+
+
+def fire_instance_timers(s: Session, instance_id: int, now: datetime) -> int:
+    """Fires the due timers of one instance at ``now`` in the caller's transaction; returns how many."""
+    inst = s.get(ProcessInstance, instance_id, options=[undefer(ProcessInstance.state)])
+    if inst is None or inst.status != "running":
+        raise NotFound(f"Examen {instance_id} loopt niet meer.")
+    seen = inst.revision
+    version = loaded_version(s, inst.version_id)
+    school = s.get(School, inst.school_id)
+    engine = default_engine()
+    wf = engine.load(version.key, version.spec_json, inst.state)
+    before = {t.guid for t in engine.waiting_timers(wf)}
+    _claim(s, inst, seen)
+    exam = ExamContext(s, inst, None, "systeem", now, start_follow_up_fn=_start_follow_up)
+    with use_clock(now), use_school_calendar(school.settings or {}):
+        engine.refresh_timers(wf)
+        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), "Termijn")
+    fired = before - {t.guid for t in engine.waiting_timers(wf)}
+    status = "completed" if engine.is_completed(wf) else "running"
+    _store_state(s, inst, engine.dump(wf), status, now)
+    sync_index(s, inst, wf, now)
+    return len(fired)
 
 
 def _run_step(step, what: str) -> None:
@@ -249,7 +281,8 @@ def _create_pvb(s: Session, school_id: int, student: Student, actor: User, role:
     wf = engine.new_workflow(version.key, version.spec_json)
     settings = {**SETTING_DEFAULTS, **{k: v for k, v in (school.settings or {}).items() if k in SETTING_DEFAULTS}}
     engine.set_start_data(wf, settings)
-    _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), "Start")
+    with use_school_calendar(school.settings or {}):
+        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), "Start")
     inst.state = engine.dump(wf)
     inst.status = "completed" if engine.is_completed(wf) else "running"
     new = sync_index(s, inst, wf, now)
@@ -363,7 +396,8 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
             engine.complete_user_task(wf, task.task_guid, {**clean, **extra})
         except TaskNotReady:
             raise _LostRace() from None
-        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), task.name)
+        with use_school_calendar(school.settings or {}):
+            _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), task.name)
         status = "completed" if engine.is_completed(wf) else "running"
         _store_state(s, inst, engine.dump(wf), status, now)
 

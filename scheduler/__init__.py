@@ -1,0 +1,64 @@
+"""The scheduler process (`examenflow scheduler`): APScheduler jobs that call the use cases.
+
+Each sweep fires the due timers and delivers the due outbox messages. APScheduler 3 keeps no job
+store shared between processes, so every scheduler process sweeps on its own, every second; several
+can run at once on PostgreSQL (a due timer's row is locked by the transaction that fires it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from handlers import clock
+from processes.db import UnitOfWork
+from processes.timers import SweepResult, fire_due_timers
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0
+
+
+@dataclass
+class SweepReport:
+    timers: SweepResult
+    delivered: int
+
+
+def sweep_once(uow_factory: Callable[[], UnitOfWork], session_factory, now: datetime | None = None) -> SweepReport:
+    """One sweep as if at ``now`` (default: the clock's now)."""
+    at = now or clock.now()
+    timers = fire_due_timers(uow_factory, at)
+    delivered = _deliver(session_factory, at)
+    return SweepReport(timers, delivered)
+
+
+def _deliver(session_factory, at: datetime) -> int:
+    try:
+        from processes.exchange import deliver_due_messages
+    except ImportError:  # the exchange is optional for a scheduler that only fires timers
+        return 0
+    return deliver_due_messages(session_factory, at)
+
+
+def run_forever(uow_factory: Callable[[], UnitOfWork], session_factory, seconds: float = SWEEP_SECONDS) -> None:
+    """Sweeps every ``seconds`` until stopped (Ctrl+C or SIGTERM)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    scheduler = BlockingScheduler(timezone="UTC")
+
+    def job() -> None:
+        report = sweep_once(uow_factory, session_factory)
+        if report.timers.fired or report.timers.failed or report.delivered:
+            log.info("sweep: %s timers fired, %s failed, %s messages delivered",
+                     report.timers.fired, report.timers.failed, report.delivered)
+
+    scheduler.add_job(job, "interval", seconds=seconds, max_instances=1, coalesce=True, id="sweep",
+                      next_run_time=clock.now())
+    log.info("scheduler started: sweeping every %ss", seconds)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass

@@ -239,6 +239,40 @@ def audit_verify() -> None:
     click.echo(f"Logboek in orde: {count} examens gecontroleerd.")
 
 
+@cli.command("scheduler")
+@click.option("--once", is_flag=True, help="Eén ronde en dan stoppen.")
+@click.option("--now", "now_text", help="Doe alsof het nu dit moment is (ISO 8601 met tijdzone).")
+@with_appcontext
+def scheduler_command(once: bool, now_text: str | None) -> None:
+    """Vuurt verlopen termijnen af en levert berichten af; draait los van de webserver."""
+    import logging
+    from datetime import datetime
+
+    from scheduler import run_forever, sweep_once
+
+    now = None
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text)
+        except ValueError:
+            click.echo(f"Fout: '{now_text}' is geen ISO 8601-tijdstip.", err=True)
+            sys.exit(2)
+        if now.tzinfo is None:
+            click.echo("Fout: geef --now met tijdzone, bv. 2026-05-07T09:00+02:00 (design 7).", err=True)
+            sys.exit(2)
+        if not once:
+            click.echo("Fout: --now hoort bij --once.", err=True)
+            sys.exit(2)
+    svc = services()
+    if once:
+        report = sweep_once(svc.uow, svc.session_factory, now)
+        click.echo(f"{report.timers.fired} termijnen afgevuurd, {report.timers.failed} mislukt "
+                   f"({report.timers.incidents} incidenten), {report.delivered} berichten afgeleverd.")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_forever(svc.uow, svc.session_factory)
+
+
 @cli.command()
 @click.option("--force", is_flag=True, help="Ook `npm ci` uitvoeren als node_modules/ actueel is.")
 def assets(force: bool) -> None:

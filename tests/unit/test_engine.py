@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.exceptions import WorkflowException
 
 import handlers.registry as handler_registry
 from forms import load_form_dir, shipped_forms_dir
+from handlers.clock import use_clock
 from handlers.registry import HandlerContext
 from processes.bpmn_validation import missing_flow_nodes
 from processes.engine import (
@@ -575,17 +575,7 @@ def _timer_diagram() -> bytes:
     return diagram(body, lanes={"student": ["wachten", "na_de_afspraak"]})
 
 
-def _move_engine_clock(monkeypatch, now: datetime) -> None:
-    class MovedDatetime(datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return now if tz is None else now.astimezone(tz)
-
-    # SpiffWorkflow reads the clock in this module only (design decision 6).
-    monkeypatch.setattr(spiff_timer, "datetime", MovedDatetime)
-
-
-def test_waiting_timers_report_their_due_time_and_fire_after_a_refresh(engine, monkeypatch):
+def test_waiting_timers_report_their_due_time_and_fire_after_a_refresh(engine):
     compiled = engine.compile({"proef.bpmn": _timer_diagram()}, "proef")
     wf = engine.new_workflow("proef:timer", compiled.spec_json)
     engine.run(wf, ctx_for())
@@ -595,10 +585,10 @@ def test_waiting_timers_report_their_due_time_and_fire_after_a_refresh(engine, m
     assert timer.due_at.utcoffset() == timedelta(0)
     assert engine.ready_user_tasks(wf) == []
 
-    _move_engine_clock(monkeypatch, datetime(2031, 3, 3, 8, 0, 1, tzinfo=UTC))
-    wf = engine.load("proef:timer", compiled.spec_json, engine.dump(wf))
-    engine.refresh_timers(wf)
-    engine.run(wf, ctx_for())
+    with use_clock(datetime(2031, 3, 3, 8, 0, 1, tzinfo=UTC)):
+        wf = engine.load("proef:timer", compiled.spec_json, engine.dump(wf))
+        engine.refresh_timers(wf)
+        engine.run(wf, ctx_for())
     assert [t.element_id for t in engine.ready_user_tasks(wf)] == ["wachten"]
     # A bare ISO duration from Camunda Modeler counts from when the boundary timer started waiting.
     (boundary,) = engine.waiting_timers(engine.load("proef:timer", compiled.spec_json, engine.dump(wf)))

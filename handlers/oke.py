@@ -1,0 +1,268 @@
+"""OKE messages (OOAPI v5, MBO profile; ``shared/oke/``): building them and checking them against the spec.
+
+Pure functions: no database, no network, no Flask. ``processes/exchange.py`` puts what is built here
+into the outbox and delivers it (design 13).
+
+Flow 3 (Toetsafname → Toetsplanning/SIS) sends a PvB's established result as
+``PATCH /associations/{associationId}`` with a JSON merge patch. Every body is validated twice:
+against the request schema of that operation in ``ooapiv5_MBO.yaml``, and its ``nl-test-admin``
+consumer entries against ``consumers/nl-test-admin-*.yaml`` — the main spec lists consumer entries
+as ``anyOf`` a generic consumer, so without the second check the OKE fields (attendance, final…)
+are never checked.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+from openapi_schema_validator import OAS30WriteValidator, oas30_format_checker
+
+CONSUMER_KEY = "nl-test-admin"
+ASSOCIATION_TYPE = "componentOfferingAssociation"
+# OOAPI's PATCH accepts only this media type (the spec lists no application/json for it).
+MERGE_PATCH = "application/merge-patch+json"
+SPEC_DIR_ENV = "EXAMENFLOW_OKE_SPEC_DIR"
+SPEC_FILE = "ooapiv5_MBO.yaml"
+PATCH_ASSOCIATION = ("/associations/{associationId}", "patch")
+
+# Result dates are the school's calendar dates, not UTC ones: a result established at 00:30 in
+# Amsterdam is established that day.
+SCHOOL_TZ = ZoneInfo("Europe/Amsterdam")
+
+# Namespace of the identifiers Examenflow makes up itself (uuid5): fixed forever, or ids change.
+EXAMENFLOW_NAMESPACE = uuid.UUID("7f1d2c1e-5b0a-5c7e-9a51-0e6b8c4f3a10")
+
+ATTENDANCE = ("notKnown", "notPresent", "notStarted", "notFinished", "present")
+DOCUMENT_TYPES = ("assessmentForm", "assessmentFormWithAnswers", "assessmentModel", "other")
+# Examenflow's outcome of a PvB → OOAPI ``pass`` and, with resultValueType pass-or-fail, ``score``.
+PASS_STATES = {"voldaan": "passed", "onvoldoende": "failed"}
+ROLE_LABELS = {"roc_beoordelaar": "ROC-beoordelaar", "praktijkbeoordelaar": "praktijkbeoordelaar"}
+
+
+class OkeMessageInvalid(ValueError):
+    """A message that does not validate against the OKE specification; ``errors`` lists every finding."""
+
+    def __init__(self, what: str, errors: list[str]):
+        self.what = what
+        self.errors = errors
+        super().__init__(f"{what} voldoet niet aan de OKE-specificatie: " + "; ".join(errors))
+
+
+@dataclass(frozen=True)
+class Assessor:
+    """Someone who assessed the PvB. ``assessor_id``/``code`` go into OKE's ``assessorId``/``assessorCode``."""
+
+    name: str
+    role: str
+    assessor_id: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document the receiver may fetch with ``GET /documents/{documentId}`` (flow 3.3)."""
+
+    document_id: str
+    document_type: str
+    document_name: str
+
+
+def association_id_for(school_code: str, instance_id: int) -> str:
+    """The association id of one exam until enrolments arrive through OKE (flow 2).
+
+    Deterministic (uuid5 of school code and exam id), so every message about the same exam, and every
+    retry, names the same association. The enrolment flow (issue "exams at exam moments") will record
+    the association id that the planner or SIS sent with ``PUT /associations/{id}``; that id then wins.
+    """
+    return str(uuid.uuid5(EXAMENFLOW_NAMESPACE, f"association/{school_code}/{instance_id}"))
+
+
+def assessor_id_for(school_code: str, user_id: int) -> str:
+    """A stable pseudonymous id for an assessor (OKE asks for minimal exposure of people's data)."""
+    return str(uuid.uuid5(EXAMENFLOW_NAMESPACE, f"assessor/{school_code}/{user_id}"))
+
+
+def build_result_association(
+    association_id: str,
+    *,
+    result: str,
+    werkprocessen: Mapping[str, str],
+    assessors: Iterable[Assessor],
+    established_at: datetime,
+    attendance: str = "present",
+    final: bool = True,
+    test_date: datetime | None = None,
+    documents: Iterable[Document] = (),
+    irregularities: str | None = None,
+) -> tuple[str, dict]:
+    """Flow 3.1/3.2.B: the established result of a PvB as ``(path, body)`` of PATCH /associations/{id}.
+
+    ``result`` is ``voldaan`` or ``onvoldoende``; ``werkprocessen`` maps werkproces codes to the same.
+    The first assessor fills OKE's single ``assessorId``/``assessorCode``; the result's ``comment``
+    names every assessor and the werkproces outcomes, which OOAPI has no field for.
+    """
+    if result not in PASS_STATES:
+        raise ValueError(f"uitslag {result!r} is geen voldaan/onvoldoende")
+    if attendance not in ATTENDANCE:
+        raise ValueError(f"aanwezigheid {attendance!r} is geen van {ATTENDANCE}")
+    if established_at.tzinfo is None or established_at.utcoffset() is None:
+        raise ValueError("established_at zonder tijdzone")
+    assessors = list(assessors)
+    pass_state = PASS_STATES[result]
+
+    entry: dict = {"consumerKey": CONSUMER_KEY, "attendance": attendance, "final": bool(final)}
+    if assessors and assessors[0].assessor_id:
+        entry["assessorId"] = assessors[0].assessor_id
+    if assessors and assessors[0].code:
+        entry["assessorCode"] = assessors[0].code
+    if irregularities:
+        entry["irregularities"] = irregularities
+    if test_date is not None:
+        if test_date.tzinfo is None or test_date.utcoffset() is None:
+            raise ValueError("test_date zonder tijdzone")
+        entry["testDate"] = test_date.astimezone(SCHOOL_TZ).isoformat(timespec="seconds")
+    docs = [{"documentId": d.document_id, "documentType": d.document_type, "documentName": d.document_name}
+            for d in documents]
+    if docs:
+        entry["documents"] = docs
+
+    body = {
+        "associationType": ASSOCIATION_TYPE,
+        "result": {
+            "state": "completed",
+            "pass": pass_state,
+            # A PvB's offering has resultValueType pass-or-fail: the score is from {passed, failed}.
+            "score": pass_state,
+            "resultDate": established_at.astimezone(SCHOOL_TZ).date().isoformat(),
+            # Required for a component result, ignored by OKE: always 100 (flow 3).
+            "weight": 100,
+            "comment": result_comment(result, werkprocessen, assessors),
+            "consumers": [entry],
+        },
+    }
+    return association_path(association_id), body
+
+
+def result_comment(result: str, werkprocessen: Mapping[str, str], assessors: Iterable[Assessor]) -> str:
+    parts = [f"PvB {result}."]
+    if werkprocessen:
+        parts.append("Werkprocessen: " + ", ".join(f"{code} {werkprocessen[code]}" for code in sorted(werkprocessen))
+                     + ".")
+    names = [f"{a.name} ({ROLE_LABELS.get(a.role, a.role)})" for a in assessors]
+    if names:
+        parts.append("Beoordelaars: " + ", ".join(names) + ".")
+    return " ".join(parts)
+
+
+def association_path(association_id: str) -> str:
+    _check_uuid(association_id, "associationId")
+    return f"/associations/{association_id}"
+
+
+# --- validation against the specification ---------------------------------------------------------
+
+
+def spec_dir() -> Path:
+    """Where ``ooapiv5_MBO.yaml`` and ``consumers/`` are: ``$EXAMENFLOW_OKE_SPEC_DIR``, else a copy
+    beside this module (``handlers/oke_spec``), else ``shared/oke`` next to the project checkout."""
+    configured = os.environ.get(SPEC_DIR_ENV)
+    candidates = [Path(configured)] if configured else [
+        Path(__file__).resolve().parent / "oke_spec",
+        Path(__file__).resolve().parents[2] / "shared" / "oke",
+    ]
+    for candidate in candidates:
+        if (candidate / SPEC_FILE).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"OKE-specificatie ({SPEC_FILE}) niet gevonden in {', '.join(map(str, candidates))}; zet {SPEC_DIR_ENV}"
+    )
+
+
+def _load_yaml(path: Path):
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with path.open(encoding="utf-8") as f:
+        # The spec shares schemas through YAML anchors (some cyclic): load once, never serialize back.
+        return yaml.load(f, Loader=loader)  # noqa: S506 — a safe loader
+
+
+@functools.cache
+def _patch_association_validator() -> OAS30WriteValidator:
+    spec = _load_yaml(spec_dir() / SPEC_FILE)
+    path, method = PATCH_ASSOCIATION
+    schema = spec["paths"][path][method]["requestBody"]["content"][MERGE_PATCH]["schema"]
+    return OAS30WriteValidator(schema, format_checker=oas30_format_checker)
+
+
+@functools.cache
+def _consumer_validator(name: str) -> OAS30WriteValidator:
+    schema = _load_yaml(spec_dir() / "consumers" / f"{name}.yaml")
+    return OAS30WriteValidator(schema, format_checker=oas30_format_checker)
+
+
+def consumer_schema_properties(name: str) -> set[str]:
+    """The fields a consumer schema (e.g. ``nl-test-admin-Result``) defines."""
+    return set(_consumer_validator(name).schema.get("properties", {}))
+
+
+def validate_association_patch(body: dict, association_id: str | None = None) -> None:
+    """Raises :class:`OkeMessageInvalid` unless ``body`` is a valid PATCH /associations/{id} body.
+
+    Checks the request schema of ``ooapiv5_MBO.yaml`` and each ``nl-test-admin`` consumer entry against
+    its consumer schema (the association's against nl-test-admin-Association, the result's against
+    nl-test-admin-Result); ``association_id``, when given, must be a UUID (the path parameter's format).
+    """
+    errors: list[str] = []
+    if association_id is not None:
+        try:
+            _check_uuid(association_id, "associationId")
+        except ValueError as exc:
+            errors.append(str(exc))
+    errors += _errors(_patch_association_validator(), body, "body")
+    if isinstance(body, dict):
+        for i, entry in enumerate(_consumer_entries(body.get("consumers"))):
+            errors += _errors(_consumer_validator("nl-test-admin-Association"), entry, f"body.consumers[{i}]")
+        result = body.get("result")
+        if isinstance(result, dict):
+            for i, entry in enumerate(_consumer_entries(result.get("consumers"))):
+                errors += _errors(_consumer_validator("nl-test-admin-Result"), entry, f"body.result.consumers[{i}]")
+    if errors:
+        raise OkeMessageInvalid("PATCH /associations/{associationId}", errors)
+
+
+def _consumer_entries(entries) -> list[dict]:
+    if not isinstance(entries, list):
+        return []
+    return [e for e in entries if isinstance(e, dict) and e.get("consumerKey") == CONSUMER_KEY]
+
+
+def _errors(validator: OAS30WriteValidator, instance, where: str) -> list[str]:
+    found = []
+    for error in validator.iter_errors(instance):
+        for leaf in _leaves(error):
+            location = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in leaf.absolute_path)
+            found.append(f"{location}: {leaf.message}")
+    return sorted(set(found))
+
+
+def _leaves(error):
+    # anyOf/oneOf report one error "not valid under any"; its context holds the real findings.
+    if error.context:
+        for sub in error.context:
+            yield from _leaves(sub)
+    else:
+        yield error
+
+
+def _check_uuid(value: str, what: str) -> None:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is geen UUID") from None
