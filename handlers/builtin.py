@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from handlers import clock
+from handlers.calendar import AMSTERDAM  # importing it registers the expression helpers
 from handlers.registry import HandlerContext, StepRefused, service_handler
 
 log = logging.getLogger(__name__)
@@ -93,11 +95,32 @@ def check_appointments(data: dict, ctx: HandlerContext) -> dict:
     return {"afspraak_na_einddatum": bool(late)}
 
 
+def _now_iso() -> str:
+    """The clock's now as ISO 8601 with the Amsterdam offset (what the timers' expressions count from)."""
+    return clock.now().astimezone(AMSTERDAM).isoformat()
+
+
+@service_handler("record_execution_end")
+def record_execution_end(data: dict, ctx: HandlerContext) -> dict:
+    """Step 5 done: the end of execution, from which the 5 working days for the assessments run (R48)."""
+    return {"uitvoering_einde": _now_iso()}
+
+
+@service_handler("remind_assessors")
+def remind_assessors(data: dict, ctx: HandlerContext) -> dict:
+    """R48: the assessments were not recorded within 5 working days after the end of execution."""
+    _exam(ctx).warn("beoordeling_te_laat", "De beoordeling is niet binnen 5 werkdagen vastgelegd (R48).")
+    return {}
+
+
 @service_handler("record_result")
 def record_result(data: dict, ctx: HandlerContext) -> dict:
-    """Step 10: the established result, computed by the server from the final assessment."""
+    """Step 10: the established result, computed by the server from the final assessment.
+
+    ``resultaat_vastgesteld_op`` starts the 2 working days for delivering it (R48).
+    """
     result = _exam(ctx).record_result()
-    return {"uitslag": result["uitslag"]}
+    return {"uitslag": result["uitslag"], "resultaat_vastgesteld_op": _now_iso()}
 
 
 @service_handler("start_follow_up")
@@ -112,7 +135,3 @@ def archive_exam(data: dict, ctx: HandlerContext) -> dict:
     """Step 11: the dossier is archived (kept, never deleted: R27)."""
     _exam(ctx).archive()
     return {"gearchiveerd": True}
-
-
-# Registers the expression helpers add_working_days and nu.
-from handlers import calendar  # noqa: E402, F401

@@ -30,12 +30,14 @@ from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, IntermediateCatchEvent, ServiceTask, StartEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
@@ -45,6 +47,7 @@ from SpiffWorkflow.camunda.parser.event_parsers import (
 )
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.task import Task
@@ -69,6 +72,7 @@ __all__ = [
     "ClockDurationTimerEventDefinition",
     "ClockTimeDateEventDefinition",
     "CompiledProcess",
+    "DeadlineWindow",
     "DiagramError",
     "ElementError",
     "Engine",
@@ -141,6 +145,24 @@ class WaitingTimer:
     guid: str
     element_id: str
     due_at: datetime  # aware, UTC
+    # The timer event's camunda:properties (e.g. ``deadline=beoordeling``), as written in the diagram.
+    properties: dict[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class DeadlineWindow:
+    """A boundary timer with a ``deadline`` property: the time its activity has to get done.
+
+    ``state`` is the timer's: ``waiting`` (not yet due), ``fired`` (due, escalated) or ``cancelled``
+    (the activity was done in time). ``closed``: the activity the timer is attached to is done.
+    """
+
+    timer_guid: str
+    kind: str  # the value of the ``deadline`` property
+    element_id: str  # the boundary timer event
+    due_at: datetime | None  # aware, UTC; None if the engine no longer knows it
+    state: str  # "waiting" | "fired" | "cancelled"
+    closed: bool
 
 
 @dataclass(frozen=True)
@@ -283,15 +305,23 @@ class _ClockTimerParsing:
         )
 
 
-class _StartEventParser(_ClockTimerParsing, CamundaStartEventParser):
+class _EventProperties:
+    """Mixed into the Camunda event parsers: an event's ``camunda:properties`` (``deadline=...``)
+    become its `extensions`, as CamundaTaskParser does for tasks; the stock event parsers drop them."""
+
+    def parse_extensions(self, node=None):
+        return CamundaTaskParser.parse_extensions(self, node)  # type: ignore[arg-type]
+
+
+class _StartEventParser(_EventProperties, _ClockTimerParsing, CamundaStartEventParser):
     pass
 
 
-class _IntermediateCatchEventParser(_ClockTimerParsing, CamundaIntermediateCatchEventParser):
+class _IntermediateCatchEventParser(_EventProperties, _ClockTimerParsing, CamundaIntermediateCatchEventParser):
     pass
 
 
-class _BoundaryEventParser(_ClockTimerParsing, CamundaBoundaryEventParser):
+class _BoundaryEventParser(_EventProperties, _ClockTimerParsing, CamundaBoundaryEventParser):
     pass
 
 
@@ -551,8 +581,61 @@ class Engine:
             if due_at is None:
                 log.warning("timer %s has no usable due time: %r", task.task_spec.bpmn_id, value)
                 continue
-            timers.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due_at))
+            timers.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due_at, _properties(task.task_spec)))
         return timers
+
+    def deadline_windows(self, wf: BpmnWorkflow) -> list[DeadlineWindow]:
+        """Every boundary timer with a ``deadline`` property that has started waiting (design decision 7).
+
+        A timer that fired or was cancelled stays listed, so that the caller can close its window.
+        """
+        windows = []
+        # BpmnWorkflow.get_tasks also walks the tasks of (embedded) subprocesses.
+        for task in wf.get_tasks(state=_BEGUN):
+            spec = task.task_spec
+            if not isinstance(spec, BoundaryEvent) or not isinstance(spec.event_definition, TimerEventDefinition):
+                continue
+            kind = _properties(spec).get("deadline")
+            if not kind:
+                continue
+            if task.state == TaskState.WAITING:
+                state = "waiting"
+            elif task.state == TaskState.CANCELLED:
+                state = "cancelled"
+            else:
+                state = "fired"
+            windows.append(
+                DeadlineWindow(
+                    timer_guid=str(task.id),
+                    kind=kind,
+                    element_id=spec.bpmn_id,
+                    due_at=_due_at(task._get_internal_data("event_value")),
+                    state=state,
+                    closed=_attached_activity_done(task),
+                )
+            )
+        return windows
+
+    def deliver_message(self, wf: BpmnWorkflow, name: str, payload: dict | None = None) -> bool:
+        """Delivers the BPMN message ``name``; True if a waiting catch event took it.
+
+        The caller then calls `run` to move on from it. With the Camunda flavour the payload lands
+        in the task data under the catch event's ``camunda:resultVariable``.
+        """
+        for task in list(wf.event_manager.tasks.values()):
+            definition = task.task_spec.event_definition
+            if (
+                not isinstance(definition, MessageEventDefinition)
+                or definition.name != name
+                or task.state != TaskState.WAITING
+            ):
+                continue
+            event_payload = copy.deepcopy(payload or {})
+            if isinstance(definition, CamundaMessageEventDefinition):
+                event_payload = {"payload": event_payload, "result_var": definition.result_var}
+            # Built with the catch event's own class: an event definition only equals one of its class.
+            return wf.event_manager.catch(BpmnEvent(type(definition)(name), event_payload), internal=False) > 0
+        return False
 
     def refresh_timers(self, wf: BpmnWorkflow) -> None:
         """Lets due timers fire; call `run` afterwards to move on from them."""
@@ -600,6 +683,21 @@ def _properties(task_spec: object) -> dict[str, str]:
     # CamundaTaskParser (the base of the Camunda UserTaskParser) reads every camunda:property of a
     # task into `extensions`; the serializer writes it with the spec, so a restored spec has it too.
     return dict(getattr(task_spec, "extensions", None) or {})
+
+
+_BEGUN = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.COMPLETED | TaskState.CANCELLED
+
+
+def _attached_activity_done(boundary: Task) -> bool:
+    # SpiffWorkflow puts an activity with boundary events under a BoundaryEventSplit: its children
+    # are the activity itself and the boundary events.
+    split = boundary.parent
+    if split is None:
+        return False
+    for sibling in split.children:
+        if not isinstance(sibling.task_spec, BoundaryEvent):
+            return sibling.state == TaskState.COMPLETED
+    return False
 
 
 def _due_at(value: object) -> datetime | None:

@@ -11,13 +11,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from handlers.calendar import use_school_calendar
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 import forms as formlib
+from handlers.calendar import use_school_calendar
 from handlers.clock import use_clock
 from handlers.registry import HandlerContext, StepRefused
 from processes import assessment, audit, policy
@@ -35,6 +35,7 @@ from processes.exam import ExamContext, criteria_model_for, participants
 from processes.models import (
     SCHOOL_WIDE_ROLES,
     Assignment,
+    Deadline,
     ExamAssignment,
     HumanTask,
     Participant,
@@ -140,8 +141,29 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime) -> li
         if guid not in known_timers:
             session.add(Timer(instance_id=inst.id, task_guid=guid, element_id=t.element_id,
                               due_at=t.due_at, status="waiting"))
+    _sync_deadlines(session, inst, engine, wf, now)
     session.flush()
     return new_rows
+
+
+def _sync_deadlines(session: Session, inst: ProcessInstance, engine, wf, now: datetime) -> None:
+    """Deadline windows (R48) from the boundary timers that carry a ``deadline`` property."""
+    windows = engine.deadline_windows(wf)
+    if not windows:
+        return
+    rows = {d.timer_guid: d for d in session.scalars(select(Deadline).where(Deadline.instance_id == inst.id))}
+    for w in windows:
+        row = rows.get(w.timer_guid)
+        if row is None:
+            if w.due_at is None:
+                continue
+            row = Deadline(instance_id=inst.id, school_id=inst.school_id, kind=w.kind, timer_guid=w.timer_guid,
+                           opened_at=now, due_at=w.due_at)
+            session.add(row)
+        if w.state == "fired" and row.overdue_at is None:
+            row.overdue_at = now
+        if (w.closed or w.state == "cancelled") and row.closed_at is None:
+            row.closed_at = now
 
 
 def _claim(session: Session, inst: ProcessInstance, seen: int) -> None:
@@ -200,6 +222,34 @@ def fire_instance_timers(s: Session, instance_id: int, now: datetime) -> int:
     _store_state(s, inst, engine.dump(wf), status, now)
     sync_index(s, inst, wf, now)
     return len(fired)
+
+
+def record_delivery(s: Session, message, now: datetime | None = None) -> bool:
+    """The outbox delivered a result: the exam's wait for delivery ends (design 13), in the same
+    transaction that marks the message delivered. Returns whether the process was waiting for it."""
+    if message.instance_id is None or message.kind != "result":
+        return False
+    at = now or utcnow()
+    inst = s.get(ProcessInstance, message.instance_id, options=[undefer(ProcessInstance.state)])
+    if inst is None or inst.status != "running":
+        return False
+    seen = inst.revision
+    version = loaded_version(s, inst.version_id)
+    school = s.get(School, inst.school_id)
+    engine = default_engine()
+    wf = engine.load(version.key, version.spec_json, inst.state)
+    if not engine.deliver_message(wf, "resultaat_afgeleverd", {"bericht": message.id}):
+        return False
+    _claim(s, inst, seen)
+    exam = ExamContext(s, inst, None, "systeem", at, start_follow_up_fn=_start_follow_up)
+    exam._audit("result_delivered", "Uitslag afgeleverd bij de studentenadministratie",
+                details={"message": message.id, "key": message.idempotency_key})
+    with use_clock(at), use_school_calendar(school.settings or {}):
+        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), "Uitslag afgeleverd")
+    status = "completed" if engine.is_completed(wf) else "running"
+    _store_state(s, inst, engine.dump(wf), status, at)
+    sync_index(s, inst, wf, at)
+    return True
 
 
 def _run_step(step, what: str) -> None:

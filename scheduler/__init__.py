@@ -36,11 +36,10 @@ def sweep_once(uow_factory: Callable[[], UnitOfWork], session_factory, now: date
 
 
 def _deliver(session_factory, at: datetime) -> int:
-    try:
-        from processes.exchange import deliver_due_messages
-    except ImportError:  # the exchange is optional for a scheduler that only fires timers
-        return 0
-    return deliver_due_messages(session_factory, at)
+    from processes.exchange import deliver_due_messages
+    from processes.runner import record_delivery
+
+    return deliver_due_messages(session_factory, at, on_delivered=lambda s, m: record_delivery(s, m, at))
 
 
 def run_forever(uow_factory: Callable[[], UnitOfWork], session_factory, seconds: float = SWEEP_SECONDS) -> None:

@@ -110,7 +110,7 @@ def configure_school(uow_factory, school_id: int, base_url: str, monkeypatch) ->
 
 def finished_exam_with_message(world, uow_factory, fail=frozenset()) -> tuple[int, int]:
     """An exam walked to the end: establishing its result queued the message (due from T0 here)."""
-    instance_id, _ = start_and_walk_to(world, uow_factory, None, fail=fail)
+    instance_id, _ = start_and_walk_to(world, uow_factory, None, fail=fail, deliver=False)
     with uow_factory() as uow:
         (m,) = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == instance_id)).all()
         m.next_attempt_at = T0
@@ -248,7 +248,7 @@ def test_r46_a_receiver_that_is_down_never_rolls_back_the_exam(
 
     # The step that establishes the result writes the message in its own transaction (the
     # record_result handler): the receiver plays no part in the step.
-    instance_id, _ = start_and_walk_to(world, uow_factory, None, fail={"w2c1"})
+    instance_id, _ = start_and_walk_to(world, uow_factory, None, fail={"w2c1"}, deliver=False)
     with uow_factory() as uow:
         (m,) = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == instance_id)).all()
         uow.session.expunge(m)

@@ -385,6 +385,6 @@ def test_r24_incomplete_evidence_goes_back_to_the_student_with_the_reason(world,
     instance_id, task_id = start_and_walk_to(world, uow_factory, "bewijsstukken_controleren")
     complete(world, uow_factory, _task(uow_factory, instance_id, "bewijsstukken_controleren"),
              data={"bewijs_besluit": "onvolledig", "bewijs_reden": "Foto's ontbreken.", "bevestiging": True})
-    assert [t.element_id for t in open_tasks(uow_factory, instance_id)] == ["bewijsstukken_uploaden"]
+    assert [t.element_id for t in open_tasks(uow_factory, instance_id)] == ["bewijsstukken_aanvullen"]
     view = queries.get_instance(instance_id, world.users["student_a"], uow_factory())
     assert any(value == "Foto's ontbreken." for _label, value in view.documents[-1].fields)

@@ -19,6 +19,7 @@ HOLDERS = {
     "opdracht_herzien": "begeleider_a",
     "afspraken_plannen": "student_a",
     "bewijsstukken_uploaden": "student_a",
+    "bewijsstukken_aanvullen": "student_a",
     "bewijsstukken_controleren": "rocbeoordelaar_a",
     "uitvoering_afronden": "student_a",
     "beoordelen_roc": "rocbeoordelaar_a",
@@ -27,6 +28,8 @@ HOLDERS = {
     "consensus_vastleggen": "rocbeoordelaar_a",
     "consensus_bevestigen": "beoordelaar_a",
     "eindbeoordeling_vaststellen": "commissie_a",
+    "escalatie_beoordeling": "bureau_a",
+    "escalatie_uitwisseling": "bureau_a",
     "afsluiten": "begeleider_a",
     "vervolg_bepalen": "begeleider_a",
 }
@@ -54,10 +57,13 @@ def full_data(world, element_id: str, model: dict | None = None, fail: set[str] 
         "opdracht_vaststellen": {"opdracht_besluit": "vastgesteld", **confirm},
         "opdracht_herzien": {"titel": "Zorgen voor een cliënt (herzien)", "herziening_toelichting": "Aangepast."},
         "bewijsstukken_uploaden": {"bewijs_beschrijving": "Verslag en foto's", "uitvoering_afgerond": True},
+        "bewijsstukken_aanvullen": {"bewijs_beschrijving": "Verslag, foto's en video", "uitvoering_afgerond": True},
         "bewijsstukken_controleren": {"bewijs_besluit": "compleet", **confirm},
         "uitvoering_afronden": {"uitvoering_afgerond": True},
         "consensus_bevestigen": {"consensus_akkoord": "akkoord", **confirm},
         "eindbeoordeling_vaststellen": {"eind_besluit": "vastgesteld", **confirm},
+        "escalatie_beoordeling": {"escalatie_actie": "Beoordelaars gebeld; beoordeling volgt morgen.", **confirm},
+        "escalatie_uitwisseling": {"escalatie_actie": "Studentenadministratie gebeld.", **confirm},
         "afsluiten": confirm,
         "vervolg_bepalen": {"vervolg_toelichting": "Opnieuw werkproces B1-K1-W2 uitvoeren.", **confirm},
     }
@@ -121,11 +127,31 @@ def complete(world, uow_factory, task: HumanTask, student: str = "student_a", fa
                                 uow_factory())
 
 
+def deliver_results(uow_factory, instance_id: int) -> bool:
+    """What the outbox worker does when the student information system accepted the result: mark the
+    message delivered and let the exam know (ends the 2-day window). False if nothing was pending."""
+    from processes.models import OutboxMessage
+    from processes.runner import record_delivery
+
+    with uow_factory() as uow:
+        s = uow.session
+        pending = s.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == instance_id,
+                                                        OutboxMessage.status == "pending")).all()
+        for message in pending:
+            message.status = "delivered"
+            record_delivery(s, message)
+        uow.commit()
+    return bool(pending)
+
+
 def walk_to(world, uow_factory, instance_id: int, element_id: str | None, student: str = "student_a",
-            fail=frozenset()) -> int | None:
-    """Completes open tasks in order until ``element_id`` is open (returns its task id) or the end."""
+            fail=frozenset(), deliver: bool = True) -> int | None:
+    """Completes open tasks in order until ``element_id`` is open (returns its task id) or the end;
+    a result waiting for delivery is delivered on the way."""
     for _ in range(80):
         tasks = open_tasks(uow_factory, instance_id)
+        if not tasks and deliver and deliver_results(uow_factory, instance_id):
+            continue
         if not tasks:
             return None
         for t in tasks:
@@ -136,11 +162,13 @@ def walk_to(world, uow_factory, instance_id: int, element_id: str | None, studen
 
 
 def start_and_walk_to(world, uow_factory, element_id: str | None, student: str = "student_a",
-                      fail=frozenset(), assignment_id: int | None = None) -> tuple[int, int | None]:
+                      fail=frozenset(), assignment_id: int | None = None,
+                      deliver: bool = True) -> tuple[int, int | None]:
     """Starts a PvB at school A and completes steps until ``element_id`` is open; returns (instance, task)."""
     result = runner.start_pvb(world.schools["a"], world.students[student], world.users["begeleider_a"],
                               uow_factory(), assignment_id=assignment_id)
-    return result.instance_id, walk_to(world, uow_factory, result.instance_id, element_id, student, fail)
+    return result.instance_id, walk_to(world, uow_factory, result.instance_id, element_id, student, fail,
+                                       deliver)
 
 
 def snapshot(uow_factory, instance_id: int) -> dict:

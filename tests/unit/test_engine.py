@@ -16,6 +16,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 
 import handlers.registry as handler_registry
 from forms import load_form_dir, shipped_forms_dir
+from handlers.calendar import nu
 from handlers.clock import use_clock
 from handlers.registry import HandlerContext
 from processes.bpmn_validation import missing_flow_nodes
@@ -38,6 +39,7 @@ PVB_ROLES = {
     "praktijkbeoordelaar",
     "roc_beoordelaar",
     "examencommissie",
+    "examenbureau",
 }
 PVB_FORMS = set(load_form_dir(shipped_forms_dir()))
 PVB_HANDLERS = {
@@ -46,6 +48,8 @@ PVB_HANDLERS = {
     "unlock_assignment",
     "establish_assignment",
     "check_appointments",
+    "record_execution_end",
+    "remind_assessors",
     "record_result",
     "start_follow_up",
     "archive_exam",
@@ -72,6 +76,7 @@ FORM_DATA = {
     "opdracht_herzien": {"titel": "Onderhoud installaties (herzien)", "herziening_toelichting": "Context erbij"},
     "afspraken_plannen": {"uitvoeringsdatum": "2026-05-11", "beoordelingsdatum": "2026-05-15"},
     "bewijsstukken_uploaden": {"bewijs_beschrijving": "Foto's van de storing", "uitvoering_afgerond": True},
+    "bewijsstukken_aanvullen": {"bewijs_beschrijving": "Foto's en de video", "uitvoering_afgerond": True},
     "bewijsstukken_controleren": {"bewijs_besluit": "compleet", "bevestiging": True},
     "uitvoering_afronden": {"uitvoering_afgerond": True},
     "beoordelen_roc": {"beoordeling": JUDGED, "bevestiging": True, "uitslag": "voldaan"},
@@ -80,6 +85,8 @@ FORM_DATA = {
     "consensus_vastleggen": {"beoordeling": JUDGED, "bevestiging": True, "uitslag": "voldaan"},
     "consensus_bevestigen": {"consensus_akkoord": "akkoord", "bevestiging": True},
     "eindbeoordeling_vaststellen": {"eind_besluit": "vastgesteld", "bevestiging": True},
+    "escalatie_beoordeling": {"escalatie_actie": "Beoordelaars gebeld", "bevestiging": True},
+    "escalatie_uitwisseling": {"escalatie_actie": "Studentenadministratie gebeld", "bevestiging": True},
     "afsluiten": {"bevestiging": True},
     "vervolg_bepalen": {"vervolg_toelichting": "Werkproces 2 opnieuw", "bevestiging": True},
 }
@@ -89,6 +96,15 @@ SERVER_ADDED = {"uitslag"}
 def _stub(result: dict):
     def handler(data: dict, ctx: HandlerContext) -> dict:
         return dict(result)
+
+    return handler
+
+
+def _stamp(key: str):
+    """A stand-in that records the clock's now, as the shipped handler does, for a timer to count from."""
+
+    def handler(data: dict, ctx: HandlerContext) -> dict:
+        return {key: nu()}
 
     return handler
 
@@ -104,6 +120,9 @@ def stub_pvb_handlers(monkeypatch):
     for name in PVB_HANDLERS:
         monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, name, _stub({}))
     monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, "check_assessors", _check_assessors)
+    # The deadlines' timers count from these (R48).
+    monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, "record_execution_end", _stamp("uitvoering_einde"))
+    monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, "record_result", _stamp("resultaat_vastgesteld_op"))
 
 
 @pytest.fixture(scope="module")
@@ -216,9 +235,10 @@ def walk_pvb(engine: Engine, pvb, answers: dict[str, list[dict]] | None = None, 
     """Walks a PvB to its end as the server does, one user task per step: load, complete, run, dump.
 
     ``answers`` overrides FORM_DATA per element id, one dict per visit (the last one repeats).
-    Parallel tasks are done in alphabetical order. Returns the done element ids, the sets of tasks
-    that were open at once (when more than one), the handler calls, the ready tasks by element id
-    and the final workflow.
+    Parallel tasks are done in alphabetical order. When no task is open but the exam waits for the
+    delivery of its result, the outbox delivers it (``resultaat_afgeleverd`` in the walk). Returns
+    the done element ids, the sets of tasks that were open at once (when more than one), the handler
+    calls, the ready tasks by element id and the final workflow.
     """
     answers = {k: list(v) for k, v in (answers or {}).items()}
     calls: list[str] = []
@@ -229,6 +249,11 @@ def walk_pvb(engine: Engine, pvb, answers: dict[str, list[dict]] | None = None, 
     while True:
         wf = engine.load("pvb:1", pvb.spec_json, state)
         ready = sorted(engine.ready_user_tasks(wf), key=lambda t: t.element_id)
+        if not ready and engine.deliver_message(wf, "resultaat_afgeleverd"):
+            engine.run(wf, ctx_for(calls))
+            state = engine.dump(wf)
+            walked.append("resultaat_afgeleverd")
+            continue
         if not ready:
             return walked, parallel, calls, seen, wf
         if len(ready) > 1:
@@ -261,6 +286,7 @@ def test_compiled_pvb_lists_its_user_tasks_lanes_handlers_and_properties(pvb):
         ("afspraken_plannen", "student", "afspraken_plannen"),
         ("bewijsstukken_uploaden", "student", "bewijsstukken_uploaden"),
         ("bewijsstukken_controleren", "roc_beoordelaar", "bewijsstukken_controleren"),
+        ("bewijsstukken_aanvullen", "student", "bewijsstukken_uploaden"),
         ("uitvoering_afronden", "student", "uitvoering_afronden"),
         ("beoordelen_roc", "roc_beoordelaar", "beoordelen"),
         ("beoordelen_praktijk", "praktijkbeoordelaar", "beoordelen"),
@@ -268,6 +294,8 @@ def test_compiled_pvb_lists_its_user_tasks_lanes_handlers_and_properties(pvb):
         ("consensus_vastleggen", "roc_beoordelaar", "consensus"),
         ("consensus_bevestigen", "praktijkbeoordelaar", "consensus_bevestigen"),
         ("eindbeoordeling_vaststellen", "examencommissie", "eindbeoordeling_vaststellen"),
+        ("escalatie_beoordeling", "examenbureau", "termijn_escalatie"),
+        ("escalatie_uitwisseling", "examenbureau", "termijn_escalatie"),
         ("afsluiten", "roc_begeleider", "afsluiten"),
         ("vervolg_bepalen", "roc_begeleider", "vervolg_bepalen"),
     }
@@ -327,9 +355,9 @@ def test_walk_with_two_assessors_through_every_loop(engine, pvb):
         *APPROVALS,  # all three again
         "opdracht_vaststellen",
         "afspraken_plannen",
-        "bewijsstukken_uploaden",
+        "bewijsstukken_uploaden",  # the end of execution
         "bewijsstukken_controleren",  # onvolledig
-        "bewijsstukken_uploaden",
+        "bewijsstukken_aanvullen",
         "bewijsstukken_controleren",
         "beoordelen_praktijk",
         "beoordelen_roc",
@@ -338,6 +366,7 @@ def test_walk_with_two_assessors_through_every_loop(engine, pvb):
         "eindbeoordeling_vaststellen",  # terug naar consensus
         *consensus,
         "eindbeoordeling_vaststellen",
+        "resultaat_afgeleverd",
         "afsluiten",
     ]
     # The three approvals, and both assessments, are open at the same time.
@@ -355,6 +384,7 @@ def test_walk_with_two_assessors_through_every_loop(engine, pvb):
         "opdracht_vergrendelen",
         "vaststelling_vastleggen",
         "afspraken_controleren",
+        "uitvoering_einde_vastleggen",
         "resultaat_vastleggen",
         "examen_archiveren",
     ]
@@ -404,6 +434,7 @@ def test_walk_with_one_assessor_and_no_evidence_that_is_not_passed(engine, pvb):
         "beoordelen_alleen",
         "consensus_vastleggen",  # no second assessor to confirm it
         "eindbeoordeling_vaststellen",
+        "resultaat_afgeleverd",
         "vervolg_bepalen",
     ]
     assert parallel == [tuple(APPROVALS), tuple(APPROVALS[1:])]
@@ -510,7 +541,7 @@ def test_workers_share_one_engine_and_its_cached_specs(pvb):
         walks = list(pool.map(walk, range(32)))
     assert all(w == walks[0] for w in walks)
     assert walks[0][-1] == "afsluiten"
-    assert len(walks[0]) == 16
+    assert len(walks[0]) == 17
 
 
 def test_a_task_can_be_completed_only_while_it_is_ready(engine, pvb):

@@ -31,6 +31,7 @@ SHIPPED_KEYS = {
     "deelnemers_vastleggen",
     "opdracht_goedkeuren",
     "opdracht_goedkeuren_student",
+    "termijn_escalatie",
     "opdracht_vaststellen",
     "opdracht_herzien",
     "afspraken_plannen",

@@ -63,3 +63,33 @@ def test_a_shipped_diagram_can_be_drawn(path):
         node.get("id") for node in tree.getroot().iter(*FLOW_NODE_TAGS, f"{{{BPMN}}}lane", f"{{{BPMN}}}sequenceFlow")
     }
     assert elements - drawn == set()
+
+
+def _bounds(tree) -> dict[str, tuple[float, float, float, float]]:
+    ns = {"bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI", "dc": "http://www.omg.org/spec/DD/20100524/DC"}
+    out = {}
+    for shape in tree.xpath("//bpmndi:BPMNShape", namespaces=ns):
+        (b,) = shape.xpath("dc:Bounds", namespaces=ns)
+        x, y, w, h = (float(b.get(k)) for k in ("x", "y", "width", "height"))
+        out[shape.get("bpmnElement")] = (x, y, x + w, y + h)
+    return out
+
+
+@pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: p.name)
+def test_subprocesses_are_drawn_around_their_nodes_with_boundary_events_on_their_border(path):
+    """Design decision 7 draws a deadline as a timer on the border of an expanded subprocess."""
+    tree = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
+    bounds = _bounds(tree)
+    for sub in tree.getroot().iter(f"{{{BPMN}}}subProcess"):
+        x0, y0, x1, y1 = bounds[sub.get("id")]
+        for node in sub.iter(*FLOW_NODE_TAGS):
+            if node is sub:
+                continue
+            nx0, ny0, nx1, ny1 = bounds[node.get("id")]
+            assert x0 < nx0 and nx1 < x1 and y0 < ny0 and ny1 < y1, f"{node.get('id')} outside {sub.get('id')}"
+    for event in tree.getroot().iter(f"{{{BPMN}}}boundaryEvent"):
+        x0, y0, x1, y1 = bounds[event.get("attachedToRef")]
+        ex0, ey0, ex1, ey1 = bounds[event.get("id")]
+        cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
+        on_side = (x0 <= cx <= x1 and cy in (y0, y1)) or (y0 <= cy <= y1 and cx in (x0, x1))
+        assert on_side, f"{event.get('id')} is not on the border of {event.get('attachedToRef')}"

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import PEOPLE, STUDENTS, csrf_from, login
 from tests.support.api import api_for
-from tests.support.walk import HOLDERS, full_data, holder_of, open_tasks
+from tests.support.walk import HOLDERS, deliver_results, full_data, holder_of, open_tasks
 
 EVERYONE = list(PEOPLE) + list(STUDENTS)
 # Step-table role of each lane, as recorded in the dossier.
@@ -51,6 +51,9 @@ def walk_over_api(apis, world, uow_factory, instance_id: int, fail=frozenset(), 
     done = []
     for _ in range(40):
         tasks = open_tasks(uow_factory, instance_id)
+        if not tasks and deliver_results(uow_factory, instance_id):
+            done.append("resultaat_afgeleverd")
+            continue
         if not tasks:
             return done
         task = tasks[0]
@@ -85,7 +88,7 @@ def test_all_eleven_steps_over_the_api_end_passed(app, world, apis, uow_factory)
             "goedkeuren_roc_begeleider", "goedkeuren_praktijkbegeleider", "opdracht_vaststellen",
             "afspraken_plannen", "bewijsstukken_uploaden", "bewijsstukken_controleren", "beoordelen_roc",
             "beoordelen_praktijk", "consensus_vastleggen", "consensus_bevestigen",
-            "eindbeoordeling_vaststellen", "afsluiten"} == set(done)
+            "eindbeoordeling_vaststellen", "resultaat_afgeleverd", "afsluiten"} == set(done)
     exam = apis["student_a"].get(f"/api/v1/instances/{instance_id}").get_json()
     assert exam["status"] == "completed"
     assert exam["assignment"]["result"] == "voldaan"
@@ -93,7 +96,7 @@ def test_all_eleven_steps_over_the_api_end_passed(app, world, apis, uow_factory)
     assert exam["assignment"]["archived"] is True
     completed = [h for h in exam["history"] if h["action"] == "task_completed"]
     names = {k: v[0] for k, v in PEOPLE.items()} | {k: v[0] for k, v in STUDENTS.items()}
-    assert len(completed) == len(done)
+    assert len(completed) == len(done) - 1  # the delivery is the outbox's, not a task
     for entry in completed:
         assert entry["role"] == LANE[entry["element_id"]]
         assert entry["actor"] == names[HOLDERS[entry["element_id"]]]
