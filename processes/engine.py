@@ -616,6 +616,36 @@ class Engine:
             )
         return windows
 
+    def task_due_dates(self, wf: BpmnWorkflow) -> dict[str, datetime]:
+        """Due time of each ready user task that lies inside an open deadline window (the earliest
+        window that encloses it), for "uiterlijk" in the inbox."""
+        due_by_activity: dict = {}
+        for task in wf.get_tasks(state=_BEGUN):
+            spec = task.task_spec
+            if (not isinstance(spec, BoundaryEvent) or not isinstance(spec.event_definition, TimerEventDefinition)
+                    or not _properties(spec).get("deadline") or task.state == TaskState.CANCELLED):
+                continue
+            activity = next((c for c in (task.parent.children if task.parent else [])
+                             if not isinstance(c.task_spec, BoundaryEvent)), None)
+            due = _due_at(task._get_internal_data("event_value"))
+            if activity is None or activity.state == TaskState.COMPLETED or due is None:
+                continue
+            due_by_activity[activity.id] = min(due, due_by_activity.get(activity.id, due))
+        result: dict[str, datetime] = {}
+        for task in wf.get_tasks(state=TaskState.READY):
+            if not isinstance(task.task_spec, UserTask):
+                continue
+            dues = [due_by_activity[task.id]] if task.id in due_by_activity else []
+            workflow = task.workflow
+            # Climb out through the enclosing (embedded) subprocesses.
+            while getattr(workflow, "parent_task_id", None) is not None:
+                if workflow.parent_task_id in due_by_activity:
+                    dues.append(due_by_activity[workflow.parent_task_id])
+                workflow = workflow.parent_workflow
+            if dues:
+                result[str(task.id)] = min(dues)
+        return result
+
     def deliver_message(self, wf: BpmnWorkflow, name: str, payload: dict | None = None) -> bool:
         """Delivers the BPMN message ``name``; True if a waiting catch event took it.
 

@@ -106,6 +106,10 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime) -> li
             row.status = "cancelled"
             row.completed_at = now
     known = {row.task_guid for row in open_rows}
+    due_dates = engine.task_due_dates(wf)
+    for row in open_rows:
+        if row.task_guid in ready:
+            row.due_at = due_dates.get(row.task_guid)
     people = participants(session, inst.id)
     new_rows = []
     for guid, t in ready.items():
@@ -115,7 +119,7 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime) -> li
         row = HumanTask(
             instance_id=inst.id, task_guid=guid, element_id=t.element_id, name=t.name,
             lane_role=t.lane, form_key=t.form_key, status="open", assignee_id=assignee,
-            school_id=inst.school_id, student_id=inst.student_id, created_at=now,
+            school_id=inst.school_id, student_id=inst.student_id, created_at=now, due_at=due_dates.get(guid),
         )
         if assignee is None and t.lane not in SCHOOL_WIDE_ROLES:
             log.warning("task %s of instance %s has nobody in lane %s", t.element_id, inst.id, t.lane)
