@@ -46,6 +46,9 @@ def create_school(code: str, name: str, uow: UnitOfWork, settings: dict | None =
 SCHOOL_SETTINGS = {
     "bewijsstukken_gebruiken": (bool, "Studenten uploaden bewijsstukken en de ROC-beoordelaar controleert ze (R24)."),
     "een_beoordelaar_toegestaan": (bool, "Een PvB mag met één beoordelaar verder, met een waarschuwing (R8)."),
+    "goede_vrijdag_werkdag": (bool, "Goede Vrijdag is een werkdag op deze school."),
+    "bevrijdingsdag_vrij": (bool, "5 mei is elk jaar vrij (niet alleen in lustrumjaren)."),
+    "sluitingsdagen": (list, "Dagen en periodes waarop de school dicht is, bv. 2026-10-19/2026-10-23."),
 }
 
 
@@ -53,7 +56,16 @@ def set_school_setting(school_id: int, key: str, raw: str | bool, uow: UnitOfWor
     if key not in SCHOOL_SETTINGS:
         raise BadRequest(f"Onbekende instelling '{key}'. Bekend: {', '.join(SCHOOL_SETTINGS)}.")
     value = raw
-    if isinstance(raw, str):
+    kind = SCHOOL_SETTINGS[key][0]
+    if kind is list and isinstance(raw, str):
+        value = [part.strip() for part in raw.split(",") if part.strip()]
+        from handlers.calendar import SchoolCalendar
+
+        try:
+            SchoolCalendar.from_settings({key: value})
+        except ValueError as exc:
+            raise BadRequest(f"Ongeldige sluitingsdagen: {exc}") from exc
+    elif isinstance(raw, str):
         if raw.lower() in ("ja", "true", "1", "aan"):
             value = True
         elif raw.lower() in ("nee", "false", "0", "uit"):
@@ -228,14 +240,14 @@ def create_api_token(user_id: int, name: str, uow: UnitOfWork, days: int = 90) -
 def user_for_token(raw: str, uow: UnitOfWork, now: datetime | None = None) -> AuthUser | None:
     now = now or utcnow()
     with uow:
-        s = uow.session
-        tok = s.scalar(select(ApiToken).where(ApiToken.digest == _digest(raw)))
-        if tok is None or tok.revoked_at is not None or tok.expires_at <= now:
-            return None
-        user = tok.user
-        if not user.active:
-            return None
-        return AuthUser(user.id, user.name, user.email, user.session_version)
+        # One round trip: this runs on every API request.
+        row = uow.session.execute(
+            select(User.id, User.name, User.email, User.session_version)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.digest == _digest(raw), ApiToken.revoked_at.is_(None), ApiToken.expires_at > now,
+                   User.active.is_(True))
+        ).one_or_none()
+    return AuthUser(row.id, row.name, row.email, row.session_version) if row else None
 
 
 def revoke_api_token(raw: str, uow: UnitOfWork) -> None:

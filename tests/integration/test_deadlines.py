@@ -139,3 +139,13 @@ def test_r48_goede_vrijdag_given_back_as_a_working_day(app, world, uow_factory):
         instance_id, _ = start_and_walk_to(world, uow_factory, "bewijsstukken_controleren")
     (window,) = deadline_rows(uow_factory, instance_id)
     assert window.due_at == at("2026-04-10T10:00:00+02:00")
+
+
+def test_closing_days_are_set_from_the_cli_and_bad_ones_refused(app, world, uow_factory):
+    ok = run_cli(app, "school", "set", "roc-a", "sluitingsdagen", "2026-10-19/2026-10-23, 2026-12-24")
+    assert ok.exit_code == 0, ok.output
+    with uow_factory() as uow:
+        assert uow.session.get(School, world.schools["a"]).settings["sluitingsdagen"] == [
+            "2026-10-19/2026-10-23", "2026-12-24"]
+    bad = run_cli(app, "school", "set", "roc-a", "sluitingsdagen", "2026-13-40")
+    assert bad.exit_code == 1 and "Ongeldige sluitingsdagen" in bad.output
