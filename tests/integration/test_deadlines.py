@@ -149,3 +149,18 @@ def test_closing_days_are_set_from_the_cli_and_bad_ones_refused(app, world, uow_
             "2026-10-19/2026-10-23", "2026-12-24"]
     bad = run_cli(app, "school", "set", "roc-a", "sluitingsdagen", "2026-13-40")
     assert bad.exit_code == 1 and "Ongeldige sluitingsdagen" in bad.output
+
+
+def test_r48_the_assessor_sees_his_late_task_marked_in_the_inbox(app, world, uow_factory):
+    from tests.conftest import login
+
+    with use_clock(at("2026-04-23T10:00:00+02:00")):
+        instance_id, _ = start_and_walk_to(world, uow_factory, "beoordelen_roc")
+    client = app.test_client()
+    with use_clock(at("2026-04-30T10:00:00+02:00")):
+        login(client, "rocbeoordelaar_a@test.nl")
+        before = client.get("/taken").get_data(as_text=True)
+    assert "01-05-2026 10:00" in before and "te laat" not in before
+    with use_clock(at("2026-05-04T10:00:00+02:00")):
+        after = client.get("/taken").get_data(as_text=True)
+    assert "01-05-2026 10:00 · te laat" in after
