@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 
@@ -186,8 +187,13 @@ class HumanTask(Base):
     __tablename__ = "human_task"
     __table_args__ = (
         UniqueConstraint("instance_id", "task_guid"),
-        Index("ix_human_task_assignee_open", "assignee_id", "status", "created_at"),
-        Index("ix_human_task_school_role_open", "school_id", "lane_role", "status", "created_at"),
+        # "Mijn taken" (decision D6): one partial index per branch of the visibility rule, in the
+        # inbox's order, so each branch reads only its first rows and counts without the table.
+        Index("ix_human_task_open_assignee", "assignee_id", "created_at", "id",
+              postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+        Index("ix_human_task_open_unassigned", "school_id", "lane_role", "created_at", "id",
+              postgresql_where=text("status = 'open' AND assignee_id IS NULL"),
+              sqlite_where=text("status = 'open' AND assignee_id IS NULL")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)

@@ -5,10 +5,12 @@ They read the index tables only; none of them loads engine state (decision 4).
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache, reduce
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, func, literal_column, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 import forms as formlib
@@ -60,42 +62,84 @@ class Page:
         return max(1, -(-self.total // self.per_page))
 
 
-def _visible_open_tasks(session: Session, user_id: int):
-    """The condition of design decision 5, written so each branch can use an index."""
-    branches = [HumanTask.assignee_id == user_id]
-    for school_id, role in policy.school_wide_memberships(session, user_id):
-        branches.append(
-            and_(HumanTask.assignee_id.is_(None), HumanTask.school_id == school_id,
-                 HumanTask.lane_role == role)
+def _visible_open_tasks(session: Session, user_id: int) -> tuple[int, dict]:
+    """The condition of design decision 5 as disjoint branches: the user's own open tasks, and per
+    school-wide role he holds the school's unassigned open tasks in that lane. Returns the number of
+    school-wide branches and the values for the statements of ``_inbox_statements``."""
+    params: dict = {"user_id": user_id}
+    memberships = policy.school_wide_memberships(session, user_id)
+    for i, (school_id, role) in enumerate(memberships):
+        params[f"school_{i}"], params[f"role_{i}"] = school_id, role
+    return len(memberships), params
+
+
+@lru_cache(maxsize=32)
+def _inbox_statements(school_wide: int):
+    """The count and the page of "Mijn taken" for the own branch plus ``school_wide`` school-wide
+    ones, built once per shape (bound: user_id, school_<i>, role_<i>, offset, limit, first).
+
+    Each branch is served by its own partial index in the inbox's order (D6): the total is a sum of
+    index-only counts (the branches are disjoint: own tasks have an assignee, the others none, one
+    branch per school and role); for the page each branch takes its own first ``offset + limit``
+    ids, the merged lot is cut to the page, and only the page's rows are joined to the display
+    tables. 'open' is a literal, not a parameter, so that the planner can prove the indexes'
+    predicate (PostgreSQL's generic plans, SQLite)."""
+    is_open = HumanTask.status == literal_column("'open'")
+    conds = [and_(is_open, HumanTask.assignee_id == bindparam("user_id"))]
+    for i in range(school_wide):
+        conds.append(and_(is_open, HumanTask.assignee_id.is_(None), HumanTask.school_id == bindparam(f"school_{i}"),
+                          HumanTask.lane_role == bindparam(f"role_{i}")))
+    count = select(reduce(operator.add, [
+        select(func.count()).select_from(HumanTask).where(cond).scalar_subquery() for cond in conds
+    ]))
+
+    def ordered(cond):
+        return select(HumanTask.id, HumanTask.created_at).where(cond).order_by(HumanTask.created_at, HumanTask.id)
+
+    offset, limit = bindparam("offset", type_=Integer), bindparam("limit", type_=Integer)
+    if school_wide == 0:
+        ids = ordered(conds[0]).limit(limit).offset(offset).subquery("page")
+    else:
+        firsts = []
+        for cond in conds:
+            first = ordered(cond).limit(bindparam("first", type_=Integer)).subquery()
+            firsts.append(select(first.c.id, first.c.created_at))  # wrapped: SQLite's UNION takes no LIMIT
+        merged = union_all(*firsts).subquery("visible")
+        ids = (select(merged.c.id, merged.c.created_at).order_by(merged.c.created_at, merged.c.id)
+               .limit(limit).offset(offset).subquery("page"))
+    student_user = aliased(User)
+    page = (
+        select(
+            HumanTask.id, HumanTask.instance_id, HumanTask.name, HumanTask.lane_role,
+            HumanTask.created_at, HumanTask.due_at, ProcessInstance.title,
+            student_user.name.label("student_name"), Student.student_number,
+            School.name.label("school_name"),
         )
-    return and_(HumanTask.status == "open", or_(*branches))
+        .select_from(ids)
+        .join(HumanTask, HumanTask.id == ids.c.id)
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .join(School, School.id == HumanTask.school_id)
+        .outerjoin(Student, Student.id == HumanTask.student_id)
+        .outerjoin(student_user, student_user.id == Student.user_id)
+        .order_by(ids.c.created_at, ids.c.id)
+    )
+    return count, page
 
 
 def list_my_tasks(user_id: int, uow: UnitOfWork, page: int = 1, per_page: int = 25) -> Page:
     """"Mijn taken": open tasks this user may act on, oldest first."""
     page = max(1, page)
     per_page = min(max(1, per_page), 100)
+    offset = (page - 1) * per_page
     with uow:
         s = uow.session
-        cond = _visible_open_tasks(s, user_id)
-        total = s.scalar(select(func.count()).select_from(HumanTask).where(cond))
-        student_user = aliased(User)
-        rows = s.execute(
-            select(
-                HumanTask.id, HumanTask.instance_id, HumanTask.name, HumanTask.lane_role,
-                HumanTask.created_at, HumanTask.due_at, ProcessInstance.title,
-                student_user.name.label("student_name"), Student.student_number,
-                School.name.label("school_name"),
-            )
-            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-            .join(School, School.id == HumanTask.school_id)
-            .outerjoin(Student, Student.id == HumanTask.student_id)
-            .outerjoin(student_user, student_user.id == Student.user_id)
-            .where(cond)
-            .order_by(HumanTask.created_at, HumanTask.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        ).all()
+        school_wide, params = _visible_open_tasks(s, user_id)
+        count_stmt, page_stmt = _inbox_statements(school_wide)
+        total = s.scalar(count_stmt, params) or 0
+        rows = []
+        if total > offset:
+            rows = s.execute(page_stmt, {**params, "offset": offset, "limit": per_page,
+                                         "first": offset + per_page}).all()
     items = [
         InboxRow(
             task_id=r.id, instance_id=r.instance_id, step=r.name, role=r.lane_role, exam=r.title,
@@ -104,7 +148,7 @@ def list_my_tasks(user_id: int, uow: UnitOfWork, page: int = 1, per_page: int = 
         )
         for r in rows
     ]
-    return Page(items=items, total=total or 0, page=page, per_page=per_page)
+    return Page(items=items, total=total, page=page, per_page=per_page)
 
 
 @dataclass(frozen=True)
