@@ -39,6 +39,7 @@ from processes.models import (
     User,
 )
 from processes.queries import Page
+from processes.timers import reset_incident
 
 log = logging.getLogger(__name__)
 
@@ -361,11 +362,7 @@ def retry_timer_incident(timer_id: int, user_id: int, uow: UnitOfWork, now: date
             raise NotFound("Onbekende gebruiker.")
         role = policy.require_role(s, user, inst.school_id, RETRY_ROLES, "een incident opnieuw proberen")
         error, attempts = timer.last_error, timer.attempts
-        # The same reset as processes.timers.retry_incident, here in the transaction of the audit event.
-        timer.status = "waiting"
-        timer.attempts = 0
-        timer.next_attempt_at = None
-        timer.last_error = None
+        reset_incident(timer)
         audit.append_event(
             s,
             inst,

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from handlers.calendar import use_school_calendar
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, undefer
 
+from handlers.calendar import use_school_calendar
 from handlers.clock import use_clock
 from processes import audit
 from processes.db import UnitOfWork
@@ -111,16 +111,22 @@ def _pause_for_tests() -> None:
         time.sleep(float(os.environ.get(PAUSE_ENV + "_SECONDS", "30")))
 
 
+def reset_incident(timer: Timer) -> None:
+    """Back to the scheduler: waiting, with a fresh count of attempts."""
+    timer.status = "waiting"
+    timer.attempts = 0
+    timer.next_attempt_at = None
+    timer.last_error = None
+
+
 def retry_incident(timer_id: int, uow: UnitOfWork) -> None:
-    """The admin's retry of a timer that became an incident."""
+    """The operator's retry of a timer that became an incident (the web page's, with its audit event,
+    is `processes.deadlines.retry_timer_incident`)."""
     with uow:
         timer = uow.session.get(Timer, timer_id)
         if timer is None or timer.status != "incident":
             raise NotFound("Geen incident met dit nummer.")
-        timer.status = "waiting"
-        timer.attempts = 0
-        timer.next_attempt_at = None
-        timer.last_error = None
+        reset_incident(timer)
         uow.commit()
 
 
