@@ -6,14 +6,16 @@ an honest audit trail.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
+from handlers import clock
 from processes import accounts, runner
 from processes.assignments import create_assignment
 from processes.db import UnitOfWork
-from processes.models import ExamAssignment, HumanTask, School
+from processes.models import ExamAssignment, HumanTask, OutboxMessage, School
+from processes.timers import fire_due_timers
 from processes.versions import deploy_shipped
 
 DEMO_PASSWORD = "demo-wachtwoord"
@@ -25,6 +27,7 @@ STAFF = [
     ("beoordelaar@demo.nl", "Bert Beoordelaar", ["praktijkbeoordelaar"]),
     ("rocbeoordelaar@demo.nl", "Rianne ROC-beoordelaar", ["roc_beoordelaar"]),
     ("commissie@demo.nl", "Carla Commissie", ["examencommissie"]),
+    ("bureau@demo.nl", "Bo Bureau", ["examenbureau"]),
 ]
 # (e-mail, name, student number, demo login?). Only Sanne logs in; the others are exam subjects.
 STUDENTS = [
@@ -36,6 +39,7 @@ STUDENTS = [
     ("julia@demo.nl", "Julia Mulder", "100007", False),
     ("finn@demo.nl", "Finn Smit", "100008", False),
     ("mila@demo.nl", "Mila de Boer", "100009", False),
+    ("sem@demo.nl", "Sem Peters", "100010", False),
 ]
 ZORG_MODEL = {
     "werkprocessen": [
@@ -55,22 +59,24 @@ BEGELEIDEN_MODEL = {
             {"id": "beg3", "text": "Rapporteert aan het team", "crucial": False}]},
     ]
 }
-# (student e-mail, assignment code, the step to park at — None: walk to the end; failing criteria)
+# (student e-mail, assignment code, the step to park at — None: walk to the end; failing criteria;
+#  how many days ago the walk happened: an exam whose assessment is overdue)
 EXAMS = [
-    ("daan@demo.nl", "ZORG", "opdracht_aanmaken", ()),
-    ("student@demo.nl", "ZORG", "opdracht_verwerven", ()),
-    ("emma@demo.nl", "BEGELEIDEN", "goedkeuren_praktijkbegeleider", ()),
-    ("noah@demo.nl", "ZORG", "opdracht_vaststellen", ()),
-    ("student@demo.nl", "BEGELEIDEN", "afspraken_plannen", ()),
-    ("lotte@demo.nl", "ZORG", "bewijsstukken_controleren", ()),
-    ("julia@demo.nl", "ZORG", "beoordelen_praktijk", ()),
-    ("finn@demo.nl", "BEGELEIDEN", "eindbeoordeling_vaststellen", ()),
-    ("mila@demo.nl", "ZORG", None, ("zorg3",)),
+    ("daan@demo.nl", "ZORG", "opdracht_aanmaken", (), 0),
+    ("student@demo.nl", "ZORG", "opdracht_verwerven", (), 0),
+    ("emma@demo.nl", "BEGELEIDEN", "goedkeuren_praktijkbegeleider", (), 0),
+    ("noah@demo.nl", "ZORG", "opdracht_vaststellen", (), 0),
+    ("student@demo.nl", "BEGELEIDEN", "afspraken_plannen", (), 0),
+    ("lotte@demo.nl", "ZORG", "bewijsstukken_controleren", (), 0),
+    ("julia@demo.nl", "ZORG", "beoordelen_praktijk", (), 0),
+    ("finn@demo.nl", "BEGELEIDEN", "eindbeoordeling_vaststellen", (), 0),
+    ("mila@demo.nl", "ZORG", None, ("zorg3",), 0),
+    ("sem@demo.nl", "ZORG", "beoordelen_roc", (), 12),
 ]
 
 
 def _form_data(element_id: str, people: dict[str, int], model: dict, fail: tuple[str, ...]) -> dict:
-    today = date.today()
+    today = clock.now().date()
     confirm = {"bevestiging": True}
     judged = {c["id"]: ({"oordeel": "onvoldoende", "toelichting": "Niet veilig gewerkt."} if c["id"] in fail
                         else {"oordeel": "voldaan"})
@@ -106,6 +112,19 @@ def _form_data(element_id: str, people: dict[str, int], model: dict, fail: tuple
     }[element_id]
 
 
+def _deliver_to_sis(uow: UnitOfWork, instance_id: int) -> bool:
+    """The demo has no student information system: its results count as delivered at once."""
+    with uow:
+        s = uow.session
+        pending = s.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == instance_id,
+                                                        OutboxMessage.status == "pending")).all()
+        for message in pending:
+            message.status, message.delivered_at = "delivered", clock.now()
+            runner.record_delivery(s, message)
+        uow.commit()
+    return bool(pending)
+
+
 def _walk(uow: UnitOfWork, instance_id: int, park_at: str | None, people: dict[str, int],
           fail: tuple[str, ...]) -> None:
     for _ in range(60):
@@ -113,11 +132,18 @@ def _walk(uow: UnitOfWork, instance_id: int, park_at: str | None, people: dict[s
             s = uow.session
             tasks = s.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
                                                       HumanTask.status == "open").order_by(HumanTask.id)).all()
-            if not tasks or any(t.element_id == park_at for t in tasks):
+            tasks = [t for t in tasks if t.lane_role != "examenbureau"]
+            if any(t.element_id == park_at for t in tasks):
                 return
-            task = tasks[0]
-            todo = (task.id, task.assignee_id, task.element_id)
-            model = s.get(ExamAssignment, instance_id).assessment_model
+            waiting_for_delivery = not tasks
+            if tasks:
+                task = tasks[0]
+                todo = (task.id, task.assignee_id, task.element_id)
+                model = s.get(ExamAssignment, instance_id).assessment_model
+        if waiting_for_delivery:
+            if not _deliver_to_sis(uow, instance_id):
+                return
+            continue
         task_id, actor, element_id = todo
         runner.complete_task(task_id, actor, _form_data(element_id, people, model, fail), uow)
 
@@ -152,10 +178,13 @@ def prepare_demo(uow: UnitOfWork) -> list[str]:
     for email, name, number, can_login in STUDENTS:
         uid = accounts.create_user(email, name, DEMO_PASSWORD if can_login else None, uow)
         student_ids[email] = accounts.create_student(uid, school_id, number, "2024", "25655", uow)
-    for email, code, park_at, fail in EXAMS:
-        result = runner.start_pvb(school_id, student_ids[email], people["begeleider@demo.nl"], uow,
-                                  assignment_id=bank[code])
-        _walk(uow, result.instance_id, park_at, people, fail)
+    for email, code, park_at, fail, days_ago in EXAMS:
+        with clock.use_clock(clock.now() - timedelta(days=days_ago)):
+            result = runner.start_pvb(school_id, student_ids[email], people["begeleider@demo.nl"], uow,
+                                      assignment_id=bank[code])
+            _walk(uow, result.instance_id, park_at, people, fail)
+    # One sweep now: the exam whose assessment is overdue gets its escalation (as the scheduler would).
+    fire_due_timers(lambda: uow, clock.now())
     lines.append(f"Demo-school 'ROC Demo' met {len(EXAMS)} examens aangemaakt.")
     lines.append(f"Inloggen met bijvoorbeeld begeleider@demo.nl / {DEMO_PASSWORD}")
     return lines
