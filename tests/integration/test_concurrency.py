@@ -19,13 +19,17 @@ def _client(db_url: str, token: str, task_id: int, barrier, results) -> None:
     from webapp import create_app
 
     acc.configure_hasher(time_cost=1, memory_cost=8, parallelism=1)
+    from tests.support.api import ApiClient
+
     app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "x", "TESTING": True})
-    client = app.test_client()
+    client = ApiClient(app.test_client(), token)  # every response checked against the OpenAPI document
     data = {"opdracht_besluit": "vastgesteld", "bevestiging": True}
     barrier.wait(timeout=120)
-    resp = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": data},
-                       headers={"Authorization": f"Bearer {token}"})
-    results.put((token, resp.status_code, resp.get_json()))
+    try:
+        resp = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": data})
+        results.put((token, resp.status_code, resp.get_json()))
+    except Exception as exc:  # noqa: BLE001 — reported to the parent, which fails the test
+        results.put((token, 0, {"message": f"{type(exc).__name__}: {exc}"}))
     app.extensions["examenflow"].engine.dispose()
 
 
