@@ -240,8 +240,9 @@ def create_api_token(user_id: int, name: str, uow: UnitOfWork, days: int = 90) -
 def user_for_token(raw: str, uow: UnitOfWork, now: datetime | None = None) -> AuthUser | None:
     now = now or utcnow()
     with uow:
-        # One round trip: this runs on every API request.
-        row = uow.session.execute(
+        # One round trip, no transaction around it (no BEGIN, no ROLLBACK): this runs on every API request.
+        conn = uow.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        row = conn.execute(
             select(User.id, User.name, User.email, User.session_version)
             .join(ApiToken, ApiToken.user_id == User.id)
             .where(ApiToken.digest == _digest(raw), ApiToken.revoked_at.is_(None), ApiToken.expires_at > now,

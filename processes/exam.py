@@ -104,12 +104,16 @@ class ExamContext:
     now: datetime
     start_follow_up_fn: Callable[[Session, ProcessInstance, User, str, datetime], int] | None = None
     warnings: list[str] = field(default_factory=list)
+    _people: dict[str, int] | None = None
 
     # --- ExamServices ---------------------------------------------------------------------------
 
     def participants(self) -> dict[str, int]:
-        self.session.flush()
-        return participants(self.session, self.instance.id)
+        """Who holds which role in this exam; read once per step unless the step changes it."""
+        if self._people is None:
+            self.session.flush()  # participants this step recorded must count
+            self._people = participants(self.session, self.instance.id)
+        return dict(self._people)
 
     def _assignment(self) -> ExamAssignment:
         ea = self.session.get(ExamAssignment, self.instance.id)
@@ -177,7 +181,7 @@ class ExamContext:
     def check_task_rules(self, task: HumanTask, properties: dict[str, str]) -> None:
         """The checks a diagram asks for with ``camunda:properties`` on a user task."""
         required = [r.strip() for r in properties.get("requires_participants", "").split(",") if r.strip()]
-        present = participants(self.session, self.instance.id)
+        present = self.participants()
         missing = [r for r in required if r not in present]
         if missing:
             raise Conflict(
@@ -230,6 +234,7 @@ class ExamContext:
             raise ValidationFailed({field_name: ["De vaststeller mag niet ook beoordelaar zijn (R31)."]})
         for role, user_id in chosen.items():
             set_participant(self.session, self.instance.id, role, user_id)
+        self._people = None
 
     def _write_assignment(self, clean: dict) -> None:
         changes = {attr: clean[name] for name, attr in ASSIGNMENT_FIELDS.items() if name in clean}

@@ -94,7 +94,8 @@ def person_choices(session: Session, form: formlib.FormDef, school_id: int) -> d
     return choices
 
 
-def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime) -> list[HumanTask]:
+def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime,
+               people: dict[str, int] | None = None) -> list[HumanTask]:
     """Brings ``human_task`` and ``timer`` in line with the workflow; returns new open tasks."""
     engine = default_engine()
     ready = {t.guid: t for t in engine.ready_user_tasks(wf)}
@@ -110,7 +111,8 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime) -> li
     for row in open_rows:
         if row.task_guid in ready:
             row.due_at = due_dates.get(row.task_guid)
-    people = participants(session, inst.id)
+    if people is None:
+        people = participants(session, inst.id)
     new_rows = []
     for guid, t in ready.items():
         if guid in known:
@@ -413,14 +415,16 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
             raise Conflict("Deze taak is niet meer open: het examen is verder gegaan.")
         policy.require_can_act(s, actor, task)
 
-        inst = s.get(ProcessInstance, task.instance_id, options=[undefer(ProcessInstance.state)])
+        inst, school = s.execute(
+            select(ProcessInstance, School).join(School, School.id == ProcessInstance.school_id)
+            .where(ProcessInstance.id == task.instance_id).options(undefer(ProcessInstance.state))
+        ).one()
         seen = inst.revision
         version: LoadedVersion = loaded_version(s, inst.version_id)
         form = version.forms.get(task.form_key)
         if form is None:
             raise NotFound(f"Formulier '{task.form_key}' hoort niet bij deze procesversie.")
         choices = person_choices(s, form, inst.school_id)
-        school = s.get(School, inst.school_id)
         model = criteria_model_for(s, form, inst.id)
         if from_html:
             data = formlib.unflatten_form(form, data)
@@ -439,28 +443,29 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
         exam = ExamContext(s, inst, actor, task.lane_role, now, start_follow_up_fn=_start_follow_up)
         exam.check_task_rules(task, ready[task.task_guid].properties)
         _claim(s, inst, seen)
-        audit.append_event(
-            s, inst, actor_id=actor.id, actor_name=actor.name, role=task.lane_role,
-            action="task_completed", summary=f"{task.name} afgerond en ondertekend", data=clean,
-            details={"form": task.form_key, "data": clean},
-            task_guid=task.task_guid, element_id=task.element_id, now=now,
-        )
-        extra = exam.apply_form(task, form, clean, model)
-        try:
-            engine.complete_user_task(wf, task.task_guid, {**clean, **extra})
-        except TaskNotReady:
-            raise _LostRace() from None
-        with use_school_calendar(school.settings or {}):
-            _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), task.name)
-        status = "completed" if engine.is_completed(wf) else "running"
-        _store_state(s, inst, engine.dump(wf), status, now)
-
-        task.status = "completed"
-        task.completed_by_id = actor.id
-        task.completed_role = task.lane_role
-        task.completed_at = now
+        # The step's row changes are written together at the flush below, not statement by statement.
+        with s.no_autoflush:
+            audit.append_event(
+                s, inst, actor_id=actor.id, actor_name=actor.name, role=task.lane_role,
+                action="task_completed", summary=f"{task.name} afgerond en ondertekend", data=clean,
+                details={"form": task.form_key, "data": clean},
+                task_guid=task.task_guid, element_id=task.element_id, now=now,
+            )
+            extra = exam.apply_form(task, form, clean, model)
+            try:
+                engine.complete_user_task(wf, task.task_guid, {**clean, **extra})
+            except TaskNotReady:
+                raise _LostRace() from None
+            with use_school_calendar(school.settings or {}):
+                _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), task.name)
+            status = "completed" if engine.is_completed(wf) else "running"
+            _store_state(s, inst, engine.dump(wf), status, now)
+            task.status = "completed"
+            task.completed_by_id = actor.id
+            task.completed_role = task.lane_role
+            task.completed_at = now
         s.flush()
-        new = sync_index(s, inst, wf, now)
+        new = sync_index(s, inst, wf, now, people=exam.participants())
         if status == "completed":
             audit.append_event(s, inst, actor_id=None, actor_name="Examenflow", role="systeem",
                                action="instance_completed", summary="Examenproces afgerond", now=now)
