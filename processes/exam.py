@@ -252,8 +252,18 @@ class ExamContext:
         )
 
 
+# Longest text per assignment column (the database's own limits).
+ASSIGNMENT_LIMITS = {"title": 200, "examenlocatie": 200, "text": 100_000, "context": 20_000}
+FIELD_OF = {attr: name for name, attr in ASSIGNMENT_FIELDS.items()}
+
+
 def update_assignment(ctx: ExamContext, changes: dict) -> None:
     """Changes the exam's assignment content; refused once locked (R14). History stays in the audit (R19)."""
+    too_long = {FIELD_OF.get(attr, attr): [f"Maximaal {limit} tekens."]
+                for attr, limit in ASSIGNMENT_LIMITS.items()
+                if isinstance(changes.get(attr), str) and len(changes[attr]) > limit}
+    if too_long:
+        raise ValidationFailed(too_long)
     ea = ctx.session.get(ExamAssignment, ctx.instance.id)
     if ea is None:
         raise RuntimeError("exam without assignment")

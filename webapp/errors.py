@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from processes.errors import Conflict, ExamflowError, ValidationFailed
@@ -34,7 +35,27 @@ def error_body(exc: ExamflowError) -> dict:
     return body
 
 
+def _has_nul(values) -> bool:
+    return any("\x00" in v for v in values if isinstance(v, str))
+
+
 def init_app(app) -> None:
+    @app.before_request
+    def refuse_nul_bytes():
+        # PostgreSQL cannot store NUL in text; no user types one: refuse it up front.
+        if _has_nul(request.args.values()) or _has_nul(request.form.values() if request.form else []):
+            return _refuse(400, "Het verzoek bevat ongeldige tekens.")
+
+    def _refuse(status: int, message: str):
+        if wants_json():
+            return jsonify({"message": message}), status
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(DataError)
+    def data_error(exc: DataError):
+        # A value the database cannot hold (too long, out of range); the unit of work rolled back.
+        return _refuse(400, "Een van de ingevulde waarden is te lang of ongeldig; er is niets opgeslagen.")
+
     @app.errorhandler(ExamflowError)
     def examflow_error(exc: ExamflowError):
         if wants_json():
