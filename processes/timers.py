@@ -121,7 +121,7 @@ def reset_incident(timer: Timer) -> None:
 
 def retry_incident(timer_id: int, uow: UnitOfWork) -> None:
     """The operator's retry of a timer that became an incident (the web page's, with its audit event,
-    is `processes.deadlines.retry_timer_incident`)."""
+    is `processes.oversight.retry_timer_incident`)."""
     with uow:
         timer = uow.session.get(Timer, timer_id)
         if timer is None or timer.status != "incident":

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from handlers import clock
 from handlers.calendar import AMSTERDAM
-from processes import deadlines
+from processes import deadlines, oversight
 from webapp import uow
 
 bp = Blueprint("committee", __name__, template_folder="templates")
@@ -67,14 +67,14 @@ def deadlines_xlsx():
 @bp.get("/incidenten")
 @login_required
 def incidents():
-    rows = deadlines.list_incidents(current_user.user_id, uow())
+    rows = oversight.list_incidents(current_user.user_id, uow())
     return render_template("committee/incidents.html", rows=rows)
 
 
 @bp.post("/incidenten/<int:timer_id>/opnieuw")
 @login_required
 def retry_incident(timer_id: int):
-    deadlines.retry_timer_incident(timer_id, current_user.user_id, uow(), clock.now())
+    oversight.retry_timer_incident(timer_id, current_user.user_id, uow(), clock.now())
     flash("Het incident wordt opnieuw geprobeerd.", "info")
     return redirect(url_for("committee.incidents"))
 
@@ -91,16 +91,16 @@ def _since(text: str | None) -> datetime | None:
 @login_required
 def exchange_log():
     status = request.args.get("status") or None
-    if status not in deadlines.MESSAGE_STATUSES:
+    if status not in oversight.MESSAGE_STATUSES:
         status = None
     since_text = request.args.get("sinds") or ""
     since = _since(since_text)
     instance_id = request.args.get("examen", type=int)
     page = request.args.get("pagina", default=1, type=int) or 1
-    result = deadlines.exchange_overview(
+    result = oversight.exchange_overview(
         current_user.user_id, uow(), status=status, since=since, instance_id=instance_id, page=page
     )
     filters = {"status": status, "sinds": since_text if since else "", "examen": instance_id}
     return render_template(
-        "committee/exchange_log.html", result=result, filters=filters, statuses=deadlines.MESSAGE_STATUSES
+        "committee/exchange_log.html", result=result, filters=filters, statuses=oversight.MESSAGE_STATUSES
     )

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import event, select
 
 from handlers import clock
-from processes import accounts, deadlines, runner
+from processes import accounts, deadlines, oversight, runner
 from processes.errors import Forbidden
 from processes.models import (
     AuditEvent,
@@ -375,7 +375,7 @@ def test_r47_exchange_log_lists_every_attempt(web, world, exchange):
 
 def test_r47_exchange_overview_filters(world, exams, exchange, uow_factory):
     def ids(**filters):
-        page = deadlines.exchange_overview(world.users["commissie_a"], uow_factory(), **filters)
+        page = oversight.exchange_overview(world.users["commissie_a"], uow_factory(), **filters)
         return [m.message_id for m in page.items]
 
     assert ids() == [exchange["pending"], exchange["delivered"]]
@@ -384,13 +384,13 @@ def test_r47_exchange_overview_filters(world, exams, exchange, uow_factory):
     assert ids(since=ams(10, 0)) == [exchange["pending"], exchange["delivered"]]  # attempted on the 10th
     assert ids(since=ams(11, 0)) == [exchange["pending"]]
     assert ids(instance_id=exams["a1"]) == [exchange["delivered"]]
-    delivered = deadlines.exchange_overview(world.users["commissie_a"], uow_factory(), instance_id=exams["a1"]).items[0]
+    delivered = oversight.exchange_overview(world.users["commissie_a"], uow_factory(), instance_id=exams["a1"]).items[0]
     assert [(a.attempt, a.outcome, a.response_status) for a in delivered.attempts] == [
         (1, "refused", 503),
         (2, "delivered", 200),
     ]
     with pytest.raises(Forbidden):
-        deadlines.exchange_overview(world.users["student_a"], uow_factory())
+        oversight.exchange_overview(world.users["student_a"], uow_factory())
 
 
 def test_r47_exchange_log_page_filters(web, world, exchange):
