@@ -9,6 +9,7 @@ string, an unticked checkbox absent, criteria flattened: see ``unflatten_form``)
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -334,11 +335,29 @@ def validate(
     criteria_model: dict | None = None,
 ) -> dict:
     """Clean, JSON-serialisable data, or FormInvalid with Dutch messages per field."""
-    schema = build_schema(form, choices, criteria_model)
+    schema = _cached_schema(form) if _static(form) else build_schema(form, choices, criteria_model)
     try:
         return schema.load(data)
     except ValidationError as exc:
         raise FormInvalid(_flatten(exc.messages)) from None
+
+
+# A form without person or criteria fields always builds the same schema: build it once per FormDef
+# (deployed versions keep their FormDef objects for the life of the process).
+_SCHEMAS: dict[int, tuple[weakref.ref, Schema]] = {}
+
+
+def _static(form: FormDef) -> bool:
+    return not any(f.type in ("person", "criteria") for f in form.fields)
+
+
+def _cached_schema(form: FormDef) -> Schema:
+    hit = _SCHEMAS.get(id(form))
+    if hit is not None and hit[0]() is form:
+        return hit[1]
+    schema = build_schema(form)
+    _SCHEMAS[id(form)] = (weakref.ref(form), schema)
+    return schema
 
 
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:

@@ -95,7 +95,7 @@ def person_choices(session: Session, form: formlib.FormDef, school_id: int) -> d
 
 
 def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime,
-               people: dict[str, int] | None = None) -> list[HumanTask]:
+               people: dict[str, int] | None = None, had_timers: bool = True) -> list[HumanTask]:
     """Brings ``human_task`` and ``timer`` in line with the workflow; returns new open tasks."""
     engine = default_engine()
     ready = {t.guid: t for t in engine.ready_user_tasks(wf)}
@@ -129,9 +129,10 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime,
         new_rows.append(row)
 
     waiting = {t.guid: t for t in engine.waiting_timers(wf)}
+    # Waiting timer rows exist only where the state had waiting timers at the last sync.
     timer_rows = session.scalars(
         select(Timer).where(Timer.instance_id == inst.id, Timer.status == "waiting")
-    ).all()
+    ).all() if (waiting or had_timers) else []
     for row in timer_rows:
         if row.task_guid not in waiting:
             # Gone from the engine's waiting timers: fired if it was due, else its activity ended first.
@@ -191,10 +192,13 @@ def _store_state(session: Session, inst: ProcessInstance, state: str, status: st
     session.execute(
         update(ProcessInstance)
         .where(ProcessInstance.id == inst.id)
-        .values(state=state, status=status, updated_at=now)
+        .values(state=state, status=status, updated_at=now, audit_head=inst.audit_head,
+                audit_count=inst.audit_count)
         .execution_options(synchronize_session=False)
     )
-    for attr, value in (("state", state), ("status", status), ("updated_at", now)):
+    # The audit chain's head goes with the state (one UPDATE); events appended later write it again.
+    for attr, value in (("state", state), ("status", status), ("updated_at", now),
+                        ("audit_head", inst.audit_head), ("audit_count", inst.audit_count)):
         set_committed_value(inst, attr, value)
 
 
@@ -439,6 +443,7 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
         if task.task_guid not in ready:
             # Read the index row before another step committed, the state after: we lost the race.
             raise _LostRace()
+        had_timers = bool(engine.waiting_timers(wf))
         now = utcnow()
         exam = ExamContext(s, inst, actor, task.lane_role, now, start_follow_up_fn=_start_follow_up)
         exam.check_task_rules(task, ready[task.task_guid].properties)
@@ -465,7 +470,7 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
             task.completed_role = task.lane_role
             task.completed_at = now
         s.flush()
-        new = sync_index(s, inst, wf, now, people=exam.participants())
+        new = sync_index(s, inst, wf, now, people=exam.participants(), had_timers=had_timers)
         if status == "completed":
             audit.append_event(s, inst, actor_id=None, actor_name="Examenflow", role="systeem",
                                action="instance_completed", summary="Examenproces afgerond", now=now)
