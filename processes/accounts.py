@@ -203,18 +203,6 @@ def end_all_sessions(user_id: int, uow: UnitOfWork) -> None:
         uow.commit()
 
 
-def user_roles(user_id: int, uow: UnitOfWork) -> list[tuple[str, str]]:
-    """(school name, role label) pairs, for the page header."""
-    with uow:
-        rows = uow.session.execute(
-            select(School.name, RoleMembership.role)
-            .join(School, School.id == RoleMembership.school_id)
-            .where(RoleMembership.user_id == user_id)
-            .order_by(School.name, RoleMembership.role)
-        ).all()
-    return [(r.name, ROLES.get(r.role, r.role)) for r in rows]
-
-
 # ----------------------------------------------------------------------------- API tokens
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from processes import accounts
@@ -51,10 +51,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.context_processor
     def globals_():
         return {"demo_mode": app.config["EXAMENFLOW_DEMO"]}
-
-    @app.teardown_appcontext
-    def _drop(_exc):
-        g.pop("roles", None)
 
     return app
 
