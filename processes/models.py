@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -398,3 +399,84 @@ class ExchangeLogEntry(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(20))
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class Exam(Base):
+    """An exam taken at exam moments (not a PvB): its versions live in the exam bank (R35)."""
+
+    __tablename__ = "exam"
+    __table_args__ = (UniqueConstraint("school_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    code: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(200))
+    crebo: Mapped[str] = mapped_column(String(20))
+    # R45: attempts are limited; another one is blocked (approval is a later issue).
+    max_attempts: Mapped[int] = mapped_column(Integer, default=2)
+
+
+class ExamVersion(Base):
+    """A version of an exam; only established versions are planned (R35), assessed with its model (R40)."""
+
+    __tablename__ = "exam_version"
+    __table_args__ = (UniqueConstraint("exam_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    established: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Not in the exam bank: the committee approves it (by establishing it) before use (R35).
+    in_bank: Mapped[bool] = mapped_column(Boolean, default=True)
+    cesuur: Mapped[int | None] = mapped_column(Integer)
+    assessment_model: Mapped[dict | None] = mapped_column(JSON)
+
+
+class ExamMoment(Base):
+    """Date, time, location and capacity of a sitting (R44); ``enrolled`` is the seats taken."""
+
+    __tablename__ = "exam_moment"
+    __table_args__ = (
+        CheckConstraint("enrolled >= 0 AND enrolled <= capacity", name="ck_exam_moment_capacity"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_version_id: Mapped[int] = mapped_column(ForeignKey("exam_version.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    location: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int] = mapped_column(Integer)
+    # Taken with one conditional UPDATE (decision D11), never read-then-written.
+    enrolled: Mapped[int] = mapped_column(Integer, default=0)
+    # The self-enrolment period (R43); without an end it closes when the moment starts.
+    enrol_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    enrol_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExamGo(Base):
+    """The teacher's Go for one student and exam (R42)."""
+
+    __tablename__ = "exam_go"
+    __table_args__ = (UniqueConstraint("exam_id", "student_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"), index=True)
+    given_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Enrolment(Base):
+    """A student at an exam moment, with his accommodations (R37); one attempt of the exam (R45)."""
+
+    __tablename__ = "enrolment"
+    __table_args__ = (
+        UniqueConstraint("moment_id", "student_id"),
+        Index("ix_enrolment_student_exam", "student_id", "exam_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    moment_id: Mapped[int] = mapped_column(ForeignKey("exam_moment.id"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"))
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    # ingeschreven | afgemeld | afwezig | afgerond; all but afgemeld use an attempt (R45).
+    status: Mapped[str] = mapped_column(String(20), default="ingeschreven")
+    accommodations: Mapped[list] = mapped_column(JSON, default=list)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("enrolment.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

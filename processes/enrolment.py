@@ -1,0 +1,241 @@
+"""Use cases on exams at exam moments: the exam bank, planning, the Go and enrolment (R35, R37, R41–R45).
+
+No BPMN yet: these are plain use cases. A seat is taken with one conditional UPDATE (decision D11),
+so capacity holds under concurrency on SQLite and PostgreSQL alike without locks. Enrolments have
+no process instance and therefore no audit trail yet; they are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from handlers.calendar import to_amsterdam
+from processes import policy
+from processes.db import UnitOfWork
+from processes.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from processes.models import (
+    Enrolment,
+    Exam,
+    ExamGo,
+    ExamMoment,
+    ExamVersion,
+    Student,
+    User,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+# R37: the accommodations that travel with an enrolment, code → Dutch label.
+ACCOMMODATIONS: dict[str, str] = {
+    "extra_tijd": "Extra tijd",
+    "voorleessoftware": "Voorleessoftware",
+    "spellingcontrole": "Spellingcontrole",
+    "vergroot_lettertype": "Vergroot lettertype",
+    "aparte_ruimte": "Aparte ruimte",
+}
+# R45: these statuses use an attempt; absence counts unless the committee excuses it (later issue).
+ATTEMPT_STATUSES = ("ingeschreven", "afwezig", "afgerond")
+
+
+def _actor(s, actor_id: int) -> User:
+    actor = s.get(User, actor_id)
+    if actor is None or not actor.active:
+        raise Forbidden("Dit account is niet actief.")
+    return actor
+
+
+def create_exam(school_id: int, code: str, title: str, crebo: str, actor_id: int, uow: UnitOfWork,
+                max_attempts: int = 2) -> int:
+    """Adds an exam to the school's exam bank (examenbureau or examencommissie)."""
+    if not code.strip() or not title.strip():
+        raise ValidationFailed({k: ["Dit veld is verplicht."] for k, v in (("code", code), ("title", title))
+                                if not v.strip()})
+    if max_attempts < 1:
+        raise ValidationFailed({"max_attempts": ["Minstens één poging."]})
+    with uow:
+        s = uow.session
+        policy.require_role(s, _actor(s, actor_id), school_id, ("examenbureau", "examencommissie"),
+                            "een examen aanmaken")
+        if s.scalar(select(Exam.id).where(Exam.school_id == school_id, Exam.code == code)) is not None:
+            raise BadRequest(f"Er bestaat al een examen met code '{code}' op deze school.")
+        exam = Exam(school_id=school_id, code=code, title=title, crebo=crebo, max_attempts=max_attempts)
+        s.add(exam)
+        uow.commit()
+        return exam.id
+
+
+def add_version(exam_id: int, actor_id: int, uow: UnitOfWork, in_bank: bool = True, cesuur: int | None = None,
+                assessment_model: dict | None = None) -> int:
+    """Adds a new, not yet established version of an exam (R35, R40). Returns its id."""
+    with uow:
+        s = uow.session
+        exam = s.get(Exam, exam_id)
+        if exam is None:
+            raise NotFound("Onbekend examen.")
+        policy.require_role(s, _actor(s, actor_id), exam.school_id, ("examenbureau", "examencommissie"),
+                            "een examenversie toevoegen")
+        last = s.scalar(select(func.max(ExamVersion.version)).where(ExamVersion.exam_id == exam_id))
+        v = ExamVersion(exam_id=exam_id, version=(last or 0) + 1, established=False, in_bank=in_bank,
+                        cesuur=cesuur, assessment_model=assessment_model)
+        s.add(v)
+        uow.commit()
+        return v.id
+
+
+def establish_version(version_id: int, actor_id: int, uow: UnitOfWork) -> None:
+    """The examencommissie establishes a version; for one outside the exam bank this is its approval (R35)."""
+    with uow:
+        s = uow.session
+        v = s.get(ExamVersion, version_id)
+        if v is None:
+            raise NotFound("Onbekende examenversie.")
+        exam = s.get(Exam, v.exam_id)
+        policy.require_role(s, _actor(s, actor_id), exam.school_id, ("examencommissie",),
+                            "een examenversie vaststellen")
+        if v.established:
+            raise Conflict("Deze examenversie is al vastgesteld.")
+        v.established = True
+        log.info("exam version %s of exam %s established by user %s", v.id, exam.id, actor_id)
+        uow.commit()
+
+
+def plan_moment(version_id: int, starts_at: datetime, location: str, capacity: int, enrol_from: datetime,
+                actor_id: int, uow: UnitOfWork, enrol_until: datetime | None = None) -> int:
+    """The examenbureau plans an exam moment (R44) for an established version only (R35)."""
+    errors: dict[str, list[str]] = {}
+    if capacity < 1:
+        errors["capacity"] = ["De capaciteit is minstens 1."]
+    if not location.strip():
+        errors["location"] = ["Vul een locatie in."]
+    if enrol_until is not None and enrol_until < enrol_from:
+        errors["enrol_until"] = ["De inschrijfperiode eindigt vóór zij begint."]
+    if enrol_from > starts_at or (enrol_until is not None and enrol_until > starts_at):
+        errors.setdefault("enrol_from", []).append("De inschrijfperiode ligt na het examenmoment.")
+    if errors:
+        raise ValidationFailed(errors)
+    with uow:
+        s = uow.session
+        v = s.get(ExamVersion, version_id)
+        if v is None:
+            raise NotFound("Onbekende examenversie.")
+        exam = s.get(Exam, v.exam_id)
+        policy.require_role(s, _actor(s, actor_id), exam.school_id, ("examenbureau",), "een examenmoment plannen")
+        if not v.established:
+            raise BadRequest(f"Versie {v.version} van {exam.code} is niet vastgesteld: alleen vastgestelde "
+                             "examenversies worden ingepland (R35).")
+        m = ExamMoment(exam_version_id=v.id, school_id=exam.school_id, starts_at=starts_at, location=location,
+                       capacity=capacity, enrolled=0, enrol_from=enrol_from, enrol_until=enrol_until)
+        s.add(m)
+        uow.commit()
+        return m.id
+
+
+def give_go(exam_id: int, student_id: int, actor_id: int, uow: UnitOfWork) -> int:
+    """The ROC-begeleider gives a student the Go for an exam (R42). Returns the Go's id."""
+    with uow:
+        s = uow.session
+        exam = s.get(Exam, exam_id)
+        if exam is None:
+            raise NotFound("Onbekend examen.")
+        student = s.get(Student, student_id)
+        if student is None or student.school_id != exam.school_id:
+            raise NotFound("Onbekende student op deze school.")
+        policy.require_role(s, _actor(s, actor_id), exam.school_id, ("roc_begeleider",), "een Go geven")
+        if s.scalar(select(ExamGo.id).where(ExamGo.exam_id == exam_id, ExamGo.student_id == student_id)):
+            raise Conflict(f"Deze student heeft al een Go voor {exam.code}.")
+        go = ExamGo(exam_id=exam_id, student_id=student_id, given_by_id=actor_id, given_at=utcnow())
+        s.add(go)
+        try:
+            s.flush()
+        except IntegrityError:
+            raise Conflict(f"Deze student heeft al een Go voor {exam.code}.") from None
+        log.info("go for exam %s given to student %s by user %s", exam_id, student_id, actor_id)
+        uow.commit()
+        return go.id
+
+
+def _check_accommodations(accommodations: Iterable[str]) -> list[str]:
+    chosen = list(dict.fromkeys(accommodations))
+    unknown = [a for a in chosen if a not in ACCOMMODATIONS]
+    if unknown:
+        raise ValidationFailed({"accommodations": [
+            f"Onbekende faciliteit '{a}'. Bekend: {', '.join(ACCOMMODATIONS)}." for a in unknown]})
+    return chosen
+
+
+def enrol_student(moment_id: int, student_id: int, actor_id: int, uow: UnitOfWork,
+                  accommodations: Iterable[str] = (), now: datetime | None = None) -> int:
+    """Enrols a student at an exam moment with his accommodations (R37). Returns the enrolment's id.
+
+    The student himself or the examenbureau of the school may. Refused, with nothing changed, without
+    a Go (R42), outside the enrolment period (R43), when the moment is full (R44), when no attempts
+    are left (R45), for a version that is not established (R35) and when he is already enrolled.
+    """
+    chosen = _check_accommodations(accommodations)
+    now = now or utcnow()
+    with uow:
+        s = uow.session
+        moment = s.get(ExamMoment, moment_id)
+        if moment is None:
+            raise NotFound("Onbekend examenmoment.")
+        student = s.get(Student, student_id)
+        if student is None or student.school_id != moment.school_id:
+            raise NotFound("Onbekende student op de school van dit examenmoment.")
+        actor = _actor(s, actor_id)
+        is_self = actor.id == student.user_id and policy.holds_role(s, actor.id, moment.school_id, "student")
+        if not is_self:
+            policy.require_role(s, actor, moment.school_id, ("examenbureau",), "deze student inschrijven")
+        version = s.get(ExamVersion, moment.exam_version_id)
+        exam = s.get(Exam, version.exam_id)
+        if not version.established:
+            raise BadRequest(f"Versie {version.version} van {exam.code} is niet vastgesteld: inschrijven kan "
+                             "alleen voor een vastgestelde examenversie (R35).")
+        if s.scalar(select(ExamGo.id).where(ExamGo.exam_id == exam.id, ExamGo.student_id == student.id)) is None:
+            raise Forbidden(f"Inschrijven voor {exam.code} kan pas na de Go van de ROC-begeleider (R42).")
+        until = moment.enrol_until or moment.starts_at
+        if now < moment.enrol_from:
+            raise BadRequest(f"De inschrijving voor dit examenmoment opent op "
+                             f"{to_amsterdam(moment.enrol_from):%d-%m-%Y %H:%M} (R43).")
+        if now > until:
+            raise BadRequest(f"De inschrijving voor dit examenmoment is gesloten sinds "
+                             f"{to_amsterdam(until):%d-%m-%Y %H:%M} (R43).")
+        if s.scalar(select(Enrolment.id).where(Enrolment.moment_id == moment.id,
+                                               Enrolment.student_id == student.id)) is not None:
+            raise Conflict("Deze student is al ingeschreven voor dit examenmoment.")
+        previous = s.execute(
+            select(Enrolment.id, Enrolment.status).where(Enrolment.exam_id == exam.id,
+                                                         Enrolment.student_id == student.id)
+            .order_by(Enrolment.id)
+        ).all()
+        used = sum(1 for row in previous if row.status in ATTEMPT_STATUSES)
+        if used >= exam.max_attempts:
+            raise Forbidden(f"Geen pogingen meer voor {exam.code}: {used} van {exam.max_attempts} gebruikt "
+                            "(afwezigheid telt als poging); een extra poging vraagt toestemming (R45).")
+        # The seat: one conditional UPDATE, atomic on both databases; 0 rows means full (R44).
+        taken = s.execute(
+            update(ExamMoment)
+            .where(ExamMoment.id == moment.id, ExamMoment.enrolled < ExamMoment.capacity)
+            .values(enrolled=ExamMoment.enrolled + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:
+            raise Conflict(f"Dit examenmoment is vol: alle {moment.capacity} plaatsen zijn bezet (R44).")
+        enrolment = Enrolment(moment_id=moment.id, student_id=student.id, exam_id=exam.id, attempt=used + 1,
+                              status="ingeschreven", accommodations=chosen,
+                              previous_id=previous[-1].id if previous else None, created_at=now)
+        s.add(enrolment)
+        try:
+            s.flush()
+        except IntegrityError:
+            # The same student, enrolled at the same moment by a concurrent request: the seat rolls back too.
+            raise Conflict("Deze student is al ingeschreven voor dit examenmoment.") from None
+        uow.commit()
+        log.info("student %s enrolled at moment %s (exam %s, attempt %s, accommodations %s) by user %s",
+                 student.id, moment.id, exam.id, enrolment.attempt, chosen, actor.id)
+        return enrolment.id
