@@ -101,6 +101,6 @@ def change_participant(instance_id: int, role: str, user_id: int, actor_id: int,
         ctx = ExamContext(s, inst, actor, acting_role, utcnow())
         previous = people.get(role)
         set_participant(s, inst.id, role, user_id)
-        ctx._audit("participant_changed", f"{ROLES[role]} gewijzigd",
+        ctx.audit("participant_changed", f"{ROLES[role]} gewijzigd",
                    details={"role": role, "from": previous, "to": user_id})
         uow.commit()

@@ -19,6 +19,7 @@ from processes import assessment as assessment_models
 from processes import audit
 from processes.errors import Conflict, Forbidden, ValidationFailed
 from processes.models import (
+    ROLES,
     Assessment,
     ExamAssignment,
     ExamWarning,
@@ -124,22 +125,22 @@ class ExamContext:
     def lock_assignment(self) -> None:
         ea = self._assignment()
         ea.locked_at = self.now
-        self._audit("assignment_locked", "Inhoud van de opdracht vastgelegd na drie goedkeuringen")
+        self.audit("assignment_locked", "Inhoud van de opdracht vastgelegd na drie goedkeuringen")
 
     def unlock_assignment(self) -> None:
         ea = self._assignment()
         ea.locked_at = None
-        self._audit("assignment_unlocked", "Opdracht afgewezen: inhoud weer te bewerken, goedkeuringen opnieuw")
+        self.audit("assignment_unlocked", "Opdracht afgewezen: inhoud weer te bewerken, goedkeuringen opnieuw")
 
     def establish_assignment(self) -> None:
         self._assignment().established_at = self.now
-        self._audit("assignment_established", "Opdracht vastgesteld namens de examencommissie")
+        self.audit("assignment_established", "Opdracht vastgesteld namens de examencommissie")
 
     def warn(self, code: str, message: str) -> None:
         self.session.add(ExamWarning(instance_id=self.instance.id, code=code, message=message,
                                      created_at=self.now))
         self.warnings.append(message)
-        self._audit("warning_recorded", message, details={"code": code})
+        self.audit("warning_recorded", message, details={"code": code})
 
     def record_result(self) -> dict:
         rows = self.session.scalars(
@@ -154,14 +155,14 @@ class ExamContext:
         ea.result_details = final.result
         ea.result_established_at = self.now
         label = "voldaan" if ea.result == "voldaan" else "niet voldaan"
-        self._audit("result_established", f"Eindbeoordeling vastgesteld: {label}", details=final.result)
+        self.audit("result_established", f"Eindbeoordeling vastgesteld: {label}", details=final.result)
         # The result goes to the student information system through the outbox (design 13): written
         # in this step's transaction, delivered after commit by the scheduler process.
         from processes.exchange import queue_result_message
 
         self.session.flush()
         message_id = queue_result_message(self.session, self.instance, self.now)
-        self._audit("result_queued", "Uitslag klaargezet voor de studentenadministratie",
+        self.audit("result_queued", "Uitslag klaargezet voor de studentenadministratie",
                     details={"message": message_id})
         return final.result
 
@@ -169,12 +170,12 @@ class ExamContext:
         if self.start_follow_up_fn is None or self.actor is None:
             raise RuntimeError("no way to start a follow-up here")
         new_id = self.start_follow_up_fn(self.session, self.instance, self.actor, note, self.now)
-        self._audit("follow_up_started", f"Vervolg-PvB gestart (examen {new_id})", details={"examen": new_id})
+        self.audit("follow_up_started", f"Vervolg-PvB gestart (examen {new_id})", details={"examen": new_id})
         return new_id
 
     def archive(self) -> None:
         self._assignment().archived_at = self.now
-        self._audit("exam_archived", "Dossier gearchiveerd")
+        self.audit("exam_archived", "Dossier gearchiveerd")
 
     # --- rules the runner applies around a user task -------------------------------------------
 
@@ -185,7 +186,8 @@ class ExamContext:
         missing = [r for r in required if r not in present]
         if missing:
             raise Conflict(
-                "Dit kan pas als alle rollen zijn vastgelegd; ontbreekt: " + ", ".join(missing) + " (R7)."
+                "Dit kan pas als alle rollen zijn vastgelegd; ontbreekt: "
+                + ", ".join(ROLES.get(r, r) for r in missing) + " (R7)."
             )
         banned = [r.strip() for r in properties.get("not_by", "").split(",") if r.strip()]
         if banned and self.actor is not None:
@@ -242,7 +244,7 @@ class ExamContext:
             return
         update_assignment(self, changes)
 
-    def _audit(self, action: str, summary: str, details: dict | None = None) -> None:
+    def audit(self, action: str, summary: str, details: dict | None = None) -> None:
         audit.append_event(
             self.session, self.instance,
             actor_id=self.actor.id if self.actor else None,
@@ -279,4 +281,4 @@ def update_assignment(ctx: ExamContext, changes: dict) -> None:
             setattr(ea, attr, value)
     if changed:
         ea.content_version += 1
-        ctx._audit("assignment_changed", f"Opdracht gewijzigd (versie {ea.content_version})", details=changed)
+        ctx.audit("assignment_changed", f"Opdracht gewijzigd (versie {ea.content_version})", details=changed)

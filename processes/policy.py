@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from processes.errors import Forbidden, NotFound
-from processes.models import SCHOOL_WIDE_ROLES, HumanTask, RoleMembership, User
+from processes.models import ROLES, SCHOOL_WIDE_ROLES, HumanTask, RoleMembership, User
 
 
 def task_and_user(session: Session, task_id: int, user_id: int) -> tuple[HumanTask, User]:
@@ -59,7 +59,8 @@ def require_role(session: Session, user: User, school_id: int, roles: tuple[str,
     for role in roles:
         if user.active and holds_role(session, user.id, school_id, role):
             return role
-    raise Forbidden(f"U mag {what} niet: daarvoor is de rol {' of '.join(roles)} op deze school nodig.")
+    names = " of ".join(ROLES.get(r, r) for r in roles)
+    raise Forbidden(f"U mag {what} niet: daarvoor is de rol {names} op deze school nodig.")
 
 
 def school_wide_memberships(session: Session, user_id: int) -> list[tuple[int, str]]:

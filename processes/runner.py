@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
 import forms as formlib
-from handlers.calendar import use_school_calendar
+from handlers.calendar import to_amsterdam, use_school_calendar
 from handlers.clock import use_clock
 from handlers.registry import HandlerContext, StepRefused
 from processes import assessment, audit, policy
@@ -252,7 +252,7 @@ def record_delivery(s: Session, message, now: datetime | None = None) -> bool:
         return False
     _claim(s, inst, seen)
     exam = ExamContext(s, inst, None, "systeem", at, start_follow_up_fn=_start_follow_up)
-    exam._audit("result_delivered", "Uitslag afgeleverd bij de studentenadministratie",
+    exam.audit("result_delivered", "Uitslag afgeleverd bij de studentenadministratie",
                 details={"message": message.id, "key": message.idempotency_key})
     with use_clock(at), use_school_calendar(school.settings or {}):
         _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), "Uitslag afgeleverd")
@@ -274,7 +274,7 @@ def _run_step(step, what: str) -> None:
     except Exception as exc:
         log.exception("engine step %r failed", what)
         raise StepFailed(
-            f"De stap '{what}' kon niet worden uitgevoerd ({type(exc).__name__}). "
+            f"De stap '{what}' kon nu niet worden uitgevoerd. "
             "Er is niets gewijzigd; probeer het later opnieuw."
         ) from exc
 
@@ -403,7 +403,7 @@ def _conflict_for(task_id: int, uow: UnitOfWork) -> Conflict:
 
 
 def _done_conflict(name: str, at: datetime | None) -> Conflict:
-    when = at.strftime("%d-%m-%Y %H:%M:%S UTC") if at else "onbekend"
+    when = to_amsterdam(at).strftime("%d-%m-%Y om %H:%M:%S") if at else "een onbekend moment"
     return Conflict(f"Deze taak is al afgerond door {name} op {when}.", by=name, at=at)
 
 

@@ -80,7 +80,7 @@ def test_examenbureau_enrols_a_student_others_may_not(world, uow_factory, bank):
     enr.give_go(bank.exam_id, world.students["student_a2"], world.users["begeleider_a"], uow_factory())
     _refused(uow_factory, bank.moment_id, Forbidden, "niet", lambda: enr.enrol_student(
         bank.moment_id, world.students["student_a2"], world.users["student_a"], uow_factory(), now=NOW))
-    _refused(uow_factory, bank.moment_id, Forbidden, "examenbureau", lambda: enr.enrol_student(
+    _refused(uow_factory, bank.moment_id, Forbidden, "de rol Examenbureau", lambda: enr.enrol_student(
         bank.moment_id, world.students["student_a2"], world.users["begeleider_a"], uow_factory(), now=NOW))
     enr.enrol_student(bank.moment_id, world.students["student_a2"], world.users["bureau_a"], uow_factory(), now=NOW)
     assert _state(uow_factory, bank.moment_id) == (1, 1)

@@ -130,7 +130,7 @@ def test_r7_assignment_cannot_be_established_before_every_role_is_recorded(world
         uow.session.query(Participant).filter_by(instance_id=instance_id, role="roc_beoordelaar").delete()
         uow.commit()
     before = revision(uow_factory, instance_id)
-    with pytest.raises(Conflict, match="roc_beoordelaar"):
+    with pytest.raises(Conflict, match="ontbreekt: ROC-beoordelaar"):
         complete(world, uow_factory, _task(uow_factory, instance_id, "opdracht_vaststellen"))
     assert revision(uow_factory, instance_id) == before
 
