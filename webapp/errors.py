@@ -43,7 +43,9 @@ def init_app(app) -> None:
     @app.before_request
     def refuse_nul_bytes():
         # PostgreSQL cannot store NUL in text; no user types one: refuse it up front.
-        if _has_nul(request.args.values()) or _has_nul(request.form.values() if request.form else []):
+        # Only small url-encoded forms are looked at here: a multipart upload is not read twice.
+        form = request.form.values() if request.mimetype == "application/x-www-form-urlencoded" else []
+        if _has_nul(request.args.values()) or _has_nul(form):
             return _refuse(400, "Het verzoek bevat ongeldige tekens.")
 
     def _refuse(status: int, message: str):
