@@ -146,6 +146,8 @@ class ProcessVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     forms: Mapped[dict] = deferred(mapped_column(JSON, nullable=False))
     spec_json: Mapped[str] = deferred(mapped_column(Text, nullable=False))
+    # The other files of the bundle (the processes its call activities call), file name → XML.
+    called_xml: Mapped[dict | None] = deferred(mapped_column(JSON))
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -411,8 +413,16 @@ class Exam(Base):
     code: Mapped[str] = mapped_column(String(60))
     title: Mapped[str] = mapped_column(String(200))
     crebo: Mapped[str] = mapped_column(String(20))
-    # R45: attempts are limited; another one is blocked (approval is a later issue).
+    # R45: attempts are limited; another one needs the committee's approval (herkansing.bpmn).
     max_attempts: Mapped[int] = mapped_column(Integer, default=2)
+    # R41: registered automatically for the students of this crebo (and cohort, when set).
+    cohort: Mapped[str | None] = mapped_column(String(20))
+    # R43/R50: the exam's own variant; None means the school's setting.
+    enrolment_variant: Mapped[str | None] = mapped_column(String(20))
+    assessment_variant: Mapped[str | None] = mapped_column(String(20))
+    # The vakdocent who gives the Go (lane roc_begeleider) and the assessor (lane roc_beoordelaar).
+    teacher_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    assessor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 
 
 class ExamVersion(Base):
@@ -436,6 +446,7 @@ class ExamMoment(Base):
     __tablename__ = "exam_moment"
     __table_args__ = (
         CheckConstraint("enrolled >= 0 AND enrolled <= capacity", name="ck_exam_moment_capacity"),
+        UniqueConstraint("school_id", "external_id", name="uq_exam_moment_external"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     exam_version_id: Mapped[int] = mapped_column(ForeignKey("exam_version.id"), index=True)
@@ -448,6 +459,10 @@ class ExamMoment(Base):
     # The self-enrolment period (R43); without an end it closes when the moment starts.
     enrol_from: Mapped[datetime] = mapped_column(UTCDateTime)
     enrol_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    surveillant_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # The planner's offeringId (OKE flow 2), unique per school.
+    external_id: Mapped[str | None] = mapped_column(String(100))
 
 
 class ExamGo(Base):
@@ -468,6 +483,7 @@ class Enrolment(Base):
     __tablename__ = "enrolment"
     __table_args__ = (
         UniqueConstraint("moment_id", "student_id"),
+        UniqueConstraint("external_id", name="uq_enrolment_external"),
         Index("ix_enrolment_student_exam", "student_id", "exam_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -480,3 +496,87 @@ class Enrolment(Base):
     accommodations: Mapped[list] = mapped_column(JSON, default=list)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("enrolment.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The registration (and so the process instance) this attempt belongs to.
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("exam_registration.id"), index=True)
+    # R45: an absence the examencommissie excused does not use an attempt.
+    excused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The SIS's associationId (OKE flow 2), unique per school.
+    external_id: Mapped[str | None] = mapped_column(String(100))
+
+
+class ExamRegistration(Base):
+    """A student's open exam (R41): one process instance of ``aanmelden`` carries its Go, enrolments,
+    attempts and results. Untaken exams move to the next school year."""
+
+    __tablename__ = "exam_registration"
+    __table_args__ = (UniqueConstraint("exam_id", "student_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), unique=True)
+    # "2026-2027"; moved on by the carry-over of R41.
+    school_year: Mapped[str] = mapped_column(String(9))
+    # open | behaald | niet_behaald
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    # R45: attempts the examencommissie granted beyond the exam's maximum.
+    extra_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExamResult(Base):
+    """The result of one attempt (R38, R40): provisional until established, linked to the version and
+    its model and cut-off score."""
+
+    __tablename__ = "exam_result"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolment.id"), unique=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    exam_version_id: Mapped[int] = mapped_column(ForeignKey("exam_version.id"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    cesuur: Mapped[int | None] = mapped_column(Integer)
+    assessment_model: Mapped[dict | None] = mapped_column(JSON)
+    # None while the cut-off score is unknown (variant 2).
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    # voorlopig | definitief
+    status: Mapped[str] = mapped_column(String(20), default="voorlopig")
+    visible: Mapped[bool] = mapped_column(Boolean, default=False)
+    assessed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    assessed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    established_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    established_role: Mapped[str | None] = mapped_column(String(30))
+    established_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mandate_id: Mapped[int | None] = mapped_column(ForeignKey("mandate.id"))
+
+
+class ProcesVerbaal(Base):
+    """What the surveillant recorded for one exam moment (R36): attendance, incidents, the version and
+    its model and cut-off score."""
+
+    __tablename__ = "proces_verbaal"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    moment_id: Mapped[int] = mapped_column(ForeignKey("exam_moment.id"), unique=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    surveillant_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    exam_version_id: Mapped[int] = mapped_column(ForeignKey("exam_version.id"))
+    version_number: Mapped[int] = mapped_column(Integer)
+    cesuur: Mapped[int | None] = mapped_column(Integer)
+    assessment_model: Mapped[dict | None] = mapped_column(JSON)
+    # {enrolment id (str): "aanwezig" | "afwezig"}
+    attendance: Mapped[dict] = mapped_column(JSON)
+    incidents: Mapped[str] = mapped_column(Text, default="")
+    outbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"))
+
+
+class Mandate(Base):
+    """The examencommissie's mandate to the examenbureau to establish results (R33), recorded."""
+
+    __tablename__ = "mandate"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    granted_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
