@@ -170,7 +170,8 @@ def _check_accommodations(accommodations: Iterable[str]) -> list[str]:
 
 
 def enrol_student(moment_id: int, student_id: int, actor_id: int, uow: UnitOfWork,
-                  accommodations: Iterable[str] = (), now: datetime | None = None) -> int:
+                  accommodations: Iterable[str] = (), now: datetime | None = None,
+                  external_id: str | None = None) -> int:
     """Enrols a student at an exam moment with his accommodations (R37). Returns the enrolment's id.
 
     The student himself or the examenbureau of the school may. Refused, with nothing changed, without
@@ -228,7 +229,8 @@ def enrol_student(moment_id: int, student_id: int, actor_id: int, uow: UnitOfWor
             raise Conflict(f"Dit examenmoment is vol: alle {moment.capacity} plaatsen zijn bezet (R44).")
         enrolment = Enrolment(moment_id=moment.id, student_id=student.id, exam_id=exam.id, attempt=used + 1,
                               status="ingeschreven", accommodations=chosen,
-                              previous_id=previous[-1].id if previous else None, created_at=now)
+                              previous_id=previous[-1].id if previous else None, created_at=now,
+                              external_id=external_id)
         s.add(enrolment)
         try:
             s.flush()
