@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 FIELD_TYPES = frozenset(
-    {"text", "textarea", "integer", "date", "datetime", "choice", "boolean", "confirm", "person", "criteria"}
+    {"text", "textarea", "integer", "date", "datetime", "choice", "boolean", "confirm", "person", "moment", "criteria"}
 )
 
 # The role codes of shared/domain.md; kept in step with processes.models.ROLES (a unit test compares

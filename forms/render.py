@@ -26,6 +26,7 @@ _INPUT_TYPES = {
     "date": "date",
     "datetime": "datetime-local",
     "person": "select",
+    "moment": "select",
     "boolean": "checkbox",
     "confirm": "checkbox",
     "criteria": "criteria",
@@ -103,7 +104,7 @@ def _describe(
     if f.type == "choice":
         d["input_type"] = "radio" if len(f.options) <= RADIO_LIMIT else "select"
         d["options"] = _options(field_id, f.options, value)
-    elif f.type == "person":
+    elif f.type in ("person", "moment"):
         d["options"] = _options(field_id, choices.get(f.name, []), value)
     elif f.type == "criteria":
         d["incomplete_confirm"] = f.incomplete_confirm

@@ -170,7 +170,8 @@ class _Choice(_FormField):
         self.by_text = {str(v): v for v in values}
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if self.definition.type == "person" and isinstance(value, int | str) and not isinstance(value, bool):
+        dynamic = self.definition.type in ("person", "moment")
+        if dynamic and isinstance(value, int | str) and not isinstance(value, bool):
             value = str(value).strip()
         if not isinstance(value, str) or value not in self.by_text:
             raise ValidationError(CHOOSE)
@@ -290,7 +291,8 @@ def build_schema(
 ) -> Schema:
     """A marshmallow schema for one form.
 
-    ``choices`` gives, per person field, the allowed users as ``[{"value": user_id, "label": ...}]``;
+    ``choices`` gives, per person field, the allowed users as ``[{"value": user_id, "label": ...}]``
+    (per moment field, the exam moments open to this exam the same way);
     ``criteria_model`` is the exam's assessment model for a criteria field. A form that has such a
     field cannot be validated without them (ValueError), so that nobody can name an arbitrary user.
     """
@@ -313,9 +315,9 @@ def _make_field(form: FormDef, f: FieldDef, choices: dict, criteria_model: dict 
         return _DateTime(f, **kwargs)
     if f.type == "choice":
         return _Choice(f, [o["value"] for o in f.options], **kwargs)
-    if f.type == "person":
+    if f.type in ("person", "moment"):
         if f.name not in choices:
-            raise ValueError(f"form {form.key}: person field {f.name!r} needs its choices")
+            raise ValueError(f"form {form.key}: {f.type} field {f.name!r} needs its choices")
         return _Choice(f, [o["value"] for o in choices[f.name]], **kwargs)
     if f.type in {"boolean", "confirm"}:
         if f.required:
@@ -348,7 +350,7 @@ _SCHEMAS: dict[int, tuple[weakref.ref, Schema]] = {}
 
 
 def _static(form: FormDef) -> bool:
-    return not any(f.type in ("person", "criteria") for f in form.fields)
+    return not any(f.type in ("person", "moment", "criteria") for f in form.fields)
 
 
 def _cached_schema(form: FormDef) -> Schema:

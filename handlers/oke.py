@@ -162,6 +162,55 @@ def result_comment(result: str, werkprocessen: Mapping[str, str], assessors: Ite
     return " ".join(parts)
 
 
+def enrolment_association_id(school_code: str, enrolment_id: int) -> str:
+    """The association id of an enrolment that did not come through OKE flow 2 (uuid5, stable)."""
+    return str(uuid.uuid5(EXAMENFLOW_NAMESPACE, f"association/{school_code}/enrolment/{enrolment_id}"))
+
+
+def build_exam_result_association(
+    association_id: str,
+    *,
+    score: int,
+    passed: bool | None,
+    assessed_at: datetime,
+    final: bool,
+    test_date: datetime | None = None,
+    assessor: Assessor | None = None,
+    cesuur: int | None = None,
+    attendance: str = "present",
+) -> tuple[str, dict]:
+    """Flow 3 for an exam taken at an exam moment: the (provisional or established) score as
+    ``(path, body)`` of PATCH /associations/{id}. ``passed`` is None while the cut-off score is unknown
+    (variant 2, R38): OOAPI's ``pass`` is then ``unknown``; ``final`` is true only once established."""
+    if assessed_at.tzinfo is None or assessed_at.utcoffset() is None:
+        raise ValueError("assessed_at zonder tijdzone")
+    if attendance not in ATTENDANCE:
+        raise ValueError(f"aanwezigheid {attendance!r} is geen van {ATTENDANCE}")
+    entry: dict = {"consumerKey": CONSUMER_KEY, "attendance": attendance, "final": bool(final), "rawScore": score}
+    if assessor is not None and assessor.assessor_id:
+        entry["assessorId"] = assessor.assessor_id
+    if test_date is not None:
+        if test_date.tzinfo is None or test_date.utcoffset() is None:
+            raise ValueError("test_date zonder tijdzone")
+        entry["testDate"] = test_date.astimezone(SCHOOL_TZ).isoformat(timespec="seconds")
+    pass_state = "unknown" if passed is None else ("passed" if passed else "failed")
+    comment = f"Score {score}" + (f", cesuur {cesuur}" if cesuur is not None else ", cesuur nog niet bekend")
+    comment += ". Definitief vastgesteld." if final else ". Voorlopig resultaat."
+    body = {
+        "associationType": ASSOCIATION_TYPE,
+        "result": {
+            "state": "completed",
+            "pass": pass_state,
+            "score": str(score),
+            "resultDate": assessed_at.astimezone(SCHOOL_TZ).date().isoformat(),
+            "weight": 100,
+            "comment": comment,
+            "consumers": [entry],
+        },
+    }
+    return association_path(association_id), body
+
+
 def association_path(association_id: str) -> str:
     _check_uuid(association_id, "associationId")
     return f"/associations/{association_id}"

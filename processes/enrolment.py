@@ -1,8 +1,9 @@
 """Use cases on exams at exam moments: the exam bank, planning, the Go and enrolment (R35, R37, R41–R45).
 
-No BPMN yet: these are plain use cases. A seat is taken with one conditional UPDATE (decision D11),
-so capacity holds under concurrency on SQLite and PostgreSQL alike without locks. Enrolments have
-no process instance and therefore no audit trail yet; they are logged.
+The enrolment diagram (``bpmn/aanmelden.bpmn``, ``processes/registrations.py``) calls ``take_seat``
+inside its steps; ``enrol_student`` is the same for an enrolment from outside a process (the API,
+OKE flow 2). A seat is taken with one conditional UPDATE (decision D11), so capacity holds under
+concurrency on SQLite and PostgreSQL alike without locks.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from handlers.calendar import to_amsterdam
 from processes import policy
 from processes.db import UnitOfWork
 from processes.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from processes.models import (
+    ROLES,
     Enrolment,
     Exam,
     ExamGo,
     ExamMoment,
+    ExamRegistration,
     ExamVersion,
     Student,
     User,
@@ -39,7 +43,7 @@ ACCOMMODATIONS: dict[str, str] = {
     "vergroot_lettertype": "Vergroot lettertype",
     "aparte_ruimte": "Aparte ruimte",
 }
-# R45: these statuses use an attempt; absence counts unless the committee excuses it (later issue).
+# R45: these statuses use an attempt; absence counts unless the committee excuses it.
 ATTEMPT_STATUSES = ("ingeschreven", "afwezig", "afgerond")
 
 
@@ -50,21 +54,39 @@ def _actor(s, actor_id: int) -> User:
     return actor
 
 
+ENROLMENT_VARIANTS = ("handmatig", "zelf", "automatisch")
+ASSESSMENT_VARIANTS = ("1", "2")
+
+
 def create_exam(school_id: int, code: str, title: str, crebo: str, actor_id: int, uow: UnitOfWork,
-                max_attempts: int = 2) -> int:
-    """Adds an exam to the school's exam bank (examenbureau or examencommissie)."""
-    if not code.strip() or not title.strip():
-        raise ValidationFailed({k: ["Dit veld is verplicht."] for k, v in (("code", code), ("title", title))
-                                if not v.strip()})
+                max_attempts: int = 2, *, cohort: str | None = None, teacher_id: int | None = None,
+                assessor_id: int | None = None, enrolment_variant: str | None = None,
+                assessment_variant: str | None = None) -> int:
+    """Adds an exam to the school's exam bank (examenbureau or examencommissie), with the vakdocent who
+    gives the Go, its assessor and, if it differs from the school's, its own variants (R43, R50)."""
+    errors = {k: ["Dit veld is verplicht."] for k, v in (("code", code), ("title", title)) if not v.strip()}
     if max_attempts < 1:
-        raise ValidationFailed({"max_attempts": ["Minstens één poging."]})
+        errors["max_attempts"] = ["Minstens één poging."]
+    if enrolment_variant is not None and enrolment_variant not in ENROLMENT_VARIANTS:
+        errors["enrolment_variant"] = [f"Kies uit: {', '.join(ENROLMENT_VARIANTS)}."]
+    if assessment_variant is not None and str(assessment_variant) not in ASSESSMENT_VARIANTS:
+        errors["assessment_variant"] = ["Kies variant 1 of 2."]
+    if errors:
+        raise ValidationFailed(errors)
     with uow:
         s = uow.session
         policy.require_role(s, _actor(s, actor_id), school_id, ("examenbureau", "examencommissie"),
                             "een examen aanmaken")
         if s.scalar(select(Exam.id).where(Exam.school_id == school_id, Exam.code == code)) is not None:
             raise BadRequest(f"Er bestaat al een examen met code '{code}' op deze school.")
-        exam = Exam(school_id=school_id, code=code, title=title, crebo=crebo, max_attempts=max_attempts)
+        for field_name, user_id, role in (("teacher_id", teacher_id, "roc_begeleider"),
+                                          ("assessor_id", assessor_id, "roc_beoordelaar")):
+            if user_id is not None and not policy.holds_role(s, user_id, school_id, role):
+                raise ValidationFailed({field_name: [f"Deze persoon heeft de rol {ROLES[role]} niet op deze school."]})
+        exam = Exam(school_id=school_id, code=code, title=title, crebo=crebo, max_attempts=max_attempts,
+                    cohort=cohort, teacher_id=teacher_id, assessor_id=assessor_id,
+                    enrolment_variant=enrolment_variant,
+                    assessment_variant=str(assessment_variant) if assessment_variant is not None else None)
         s.add(exam)
         uow.commit()
         return exam.id
@@ -192,52 +214,119 @@ def enrol_student(moment_id: int, student_id: int, actor_id: int, uow: UnitOfWor
         is_self = actor.id == student.user_id and policy.holds_role(s, actor.id, moment.school_id, "student")
         if not is_self:
             policy.require_role(s, actor, moment.school_id, ("examenbureau",), "deze student inschrijven")
-        version = s.get(ExamVersion, moment.exam_version_id)
-        exam = s.get(Exam, version.exam_id)
-        if not version.established:
-            raise BadRequest(f"Versie {version.version} van {exam.code} is niet vastgesteld: inschrijven kan "
-                             "alleen voor een vastgestelde examenversie (R35).")
-        if s.scalar(select(ExamGo.id).where(ExamGo.exam_id == exam.id, ExamGo.student_id == student.id)) is None:
-            raise Forbidden(f"Inschrijven voor {exam.code} kan pas na de Go van de ROC-begeleider (R42).")
-        until = moment.enrol_until or moment.starts_at
-        if now < moment.enrol_from:
-            raise BadRequest(f"De inschrijving voor dit examenmoment opent op "
-                             f"{to_amsterdam(moment.enrol_from):%d-%m-%Y %H:%M} (R43).")
-        if now > until:
-            raise BadRequest(f"De inschrijving voor dit examenmoment is gesloten sinds "
-                             f"{to_amsterdam(until):%d-%m-%Y %H:%M} (R43).")
-        if s.scalar(select(Enrolment.id).where(Enrolment.moment_id == moment.id,
-                                               Enrolment.student_id == student.id)) is not None:
-            raise Conflict("Deze student is al ingeschreven voor dit examenmoment.")
-        previous = s.execute(
-            select(Enrolment.id, Enrolment.status).where(Enrolment.exam_id == exam.id,
-                                                         Enrolment.student_id == student.id)
-            .order_by(Enrolment.id)
-        ).all()
-        used = sum(1 for row in previous if row.status in ATTEMPT_STATUSES)
-        if used >= exam.max_attempts:
-            raise Forbidden(f"Geen pogingen meer voor {exam.code}: {used} van {exam.max_attempts} gebruikt "
-                            "(afwezigheid telt als poging); een extra poging vraagt toestemming (R45).")
-        # The seat: one conditional UPDATE, atomic on both databases; 0 rows means full (R44).
-        taken = s.execute(
-            update(ExamMoment)
-            .where(ExamMoment.id == moment.id, ExamMoment.enrolled < ExamMoment.capacity)
-            .values(enrolled=ExamMoment.enrolled + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken != 1:
-            raise Conflict(f"Dit examenmoment is vol: alle {moment.capacity} plaatsen zijn bezet (R44).")
-        enrolment = Enrolment(moment_id=moment.id, student_id=student.id, exam_id=exam.id, attempt=used + 1,
-                              status="ingeschreven", accommodations=chosen,
-                              previous_id=previous[-1].id if previous else None, created_at=now,
-                              external_id=external_id)
-        s.add(enrolment)
-        try:
-            s.flush()
-        except IntegrityError:
-            # The same student, enrolled at the same moment by a concurrent request: the seat rolls back too.
-            raise Conflict("Deze student is al ingeschreven voor dit examenmoment.") from None
+        enrolment = take_seat(s, moment, student, chosen, now, external_id=external_id, by_student=is_self)
         uow.commit()
         log.info("student %s enrolled at moment %s (exam %s, attempt %s, accommodations %s) by user %s",
-                 student.id, moment.id, exam.id, enrolment.attempt, chosen, actor.id)
+                 student.id, moment.id, enrolment.exam_id, enrolment.attempt, chosen, actor.id)
         return enrolment.id
+
+
+def attempts_used(s: Session, exam_id: int, student_id: int) -> int:
+    """R45: enrolments that used an attempt; an absence the committee excused does not count."""
+    return s.scalar(
+        select(func.count(Enrolment.id)).where(
+            Enrolment.exam_id == exam_id, Enrolment.student_id == student_id,
+            Enrolment.status.in_(ATTEMPT_STATUSES), Enrolment.excused.is_(False),
+        )
+    ) or 0
+
+
+def attempts_allowed(s: Session, exam: Exam, student_id: int) -> int:
+    """The exam's maximum plus the extra attempts the examencommissie granted this student (R45)."""
+    extra = s.scalar(select(ExamRegistration.extra_attempts).where(
+        ExamRegistration.exam_id == exam.id, ExamRegistration.student_id == student_id)) or 0
+    return exam.max_attempts + extra
+
+
+def take_seat(s: Session, moment: ExamMoment, student: Student, accommodations: list[str], now: datetime,
+              external_id: str | None = None, by_student: bool = True) -> Enrolment:
+    """The checks and writes of one enrolment, in the caller's transaction (R35, R42–R45).
+
+    The enrolment period binds self-enrolment (and automatic enrolment, ``by_student``); the
+    examenbureau may enrol until the moment starts (R43).
+
+    The Go row is locked first: enrolments of one student for one exam wait for each other, so two
+    at different moments cannot both take his last attempt. The seat is one conditional UPDATE.
+    """
+    version = s.get(ExamVersion, moment.exam_version_id)
+    exam = s.get(Exam, version.exam_id)
+    if not version.established:
+        raise BadRequest(f"Versie {version.version} van {exam.code} is niet vastgesteld: inschrijven kan "
+                         "alleen voor een vastgestelde examenversie (R35).")
+    go_locked = s.execute(
+        update(ExamGo).where(ExamGo.exam_id == exam.id, ExamGo.student_id == student.id)
+        .values(given_at=ExamGo.given_at).execution_options(synchronize_session=False)
+    ).rowcount
+    if go_locked != 1:
+        raise Forbidden(f"Inschrijven voor {exam.code} kan pas na de Go van de ROC-begeleider (R42).")
+    until = (moment.enrol_until or moment.starts_at) if by_student else moment.starts_at
+    if by_student and now < moment.enrol_from:
+        raise BadRequest(f"De inschrijving voor dit examenmoment opent op "
+                         f"{to_amsterdam(moment.enrol_from):%d-%m-%Y %H:%M} (R43).")
+    if now > until:
+        raise BadRequest(f"De inschrijving voor dit examenmoment is gesloten sinds "
+                         f"{to_amsterdam(until):%d-%m-%Y %H:%M} (R43).")
+    if s.scalar(select(Enrolment.id).where(Enrolment.moment_id == moment.id,
+                                           Enrolment.student_id == student.id)) is not None:
+        raise Conflict("Deze student is al ingeschreven voor dit examenmoment.")
+    used = attempts_used(s, exam.id, student.id)
+    allowed = attempts_allowed(s, exam, student.id)
+    if used >= allowed:
+        raise Forbidden(f"Geen pogingen meer voor {exam.code}: {used} van {allowed} gebruikt "
+                        "(afwezigheid telt als poging); een extra poging vraagt toestemming (R45).")
+    open_elsewhere = s.scalar(select(Enrolment.id).where(
+        Enrolment.exam_id == exam.id, Enrolment.student_id == student.id, Enrolment.status == "ingeschreven"))
+    if open_elsewhere is not None:
+        raise Conflict(f"Deze student staat al ingeschreven voor een ander moment van {exam.code}.")
+    # The seat: one conditional UPDATE, atomic on both databases; 0 rows means full (R44).
+    taken = s.execute(
+        update(ExamMoment)
+        .where(ExamMoment.id == moment.id, ExamMoment.enrolled < ExamMoment.capacity)
+        .values(enrolled=ExamMoment.enrolled + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        raise Conflict(f"Dit examenmoment is vol: alle {moment.capacity} plaatsen zijn bezet (R44).")
+    previous = s.scalar(select(Enrolment.id).where(Enrolment.exam_id == exam.id,
+                                                  Enrolment.student_id == student.id)
+                        .order_by(Enrolment.id.desc()).limit(1))
+    registration_id = s.scalar(select(ExamRegistration.id).where(
+        ExamRegistration.exam_id == exam.id, ExamRegistration.student_id == student.id))
+    enrolment = Enrolment(moment_id=moment.id, student_id=student.id, exam_id=exam.id, attempt=used + 1,
+                          status="ingeschreven", accommodations=accommodations, previous_id=previous,
+                          created_at=now, external_id=external_id, registration_id=registration_id)
+    s.add(enrolment)
+    try:
+        with s.begin_nested():
+            s.flush()
+    except IntegrityError:
+        # The same student, enrolled at the same moment by a concurrent request: the caller rolls back.
+        raise Conflict("Deze student is al ingeschreven voor dit examenmoment.") from None
+    return enrolment
+
+
+def open_moments(s: Session, exam_id: int, now: datetime, *, only_open_period: bool) -> list[ExamMoment]:
+    """The planned moments of an exam's established versions that have not started, earliest first;
+    with ``only_open_period`` only those whose enrolment period is open now."""
+    q = (select(ExamMoment).join(ExamVersion, ExamVersion.id == ExamMoment.exam_version_id)
+         .where(ExamVersion.exam_id == exam_id, ExamVersion.established.is_(True), ExamMoment.starts_at > now)
+         .order_by(ExamMoment.starts_at, ExamMoment.id))
+    moments = list(s.scalars(q))
+    if only_open_period:
+        moments = [m for m in moments if m.enrol_from <= now <= (m.enrol_until or m.starts_at)]
+    return moments
+
+
+def moment_choices(s: Session, instance_id: int, for_student: bool, now: datetime) -> list[dict]:
+    """The moments a moment field of a registration's form may name (the exam's planned moments)."""
+    exam_id = s.scalar(select(ExamRegistration.exam_id).where(ExamRegistration.instance_id == instance_id))
+    if exam_id is None:
+        return []
+    return [{"value": m.id, "label": moment_label(m)}
+            for m in open_moments(s, exam_id, now, only_open_period=for_student)]
+
+
+def moment_label(m: ExamMoment) -> str:
+    free = m.capacity - m.enrolled
+    return (f"{to_amsterdam(m.starts_at):%d-%m-%Y %H:%M}, {m.location} "
+            f"({free} van {m.capacity} plaatsen vrij)")

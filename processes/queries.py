@@ -193,7 +193,7 @@ def get_task(task_id: int, user_id: int, uow: UnitOfWork) -> TaskView:
             role_label=ROLES.get(task.lane_role, task.lane_role), status=task.status,
             exam=inst.title, student_name=student_name, school=school.name,
             since=task.created_at, due_at=task.due_at, form=form,
-            choices=person_choices(s, form, inst.school_id),
+            choices=person_choices(s, form, inst.school_id, inst.id, task.lane_role),
             criteria_model=criteria_model_for(s, form, inst.id),
             values=initial_values(s, form, inst.id),
             completed_by=task.completed_by.name if task.completed_by else None,

@@ -20,7 +20,7 @@ import forms as formlib
 from handlers.calendar import to_amsterdam, use_school_calendar
 from handlers.clock import use_clock
 from handlers.registry import HandlerContext, StepRefused
-from processes import assessment, audit, policy
+from processes import assessment, audit, enrolment, policy
 from processes.db import UnitOfWork
 from processes.engine import TaskNotReady, default_engine
 from processes.errors import (
@@ -47,6 +47,7 @@ from processes.models import (
     User,
     utcnow,
 )
+from processes.registration_context import REGISTRATION_PROCESS, RegistrationContext
 from processes.versions import LoadedVersion, latest_version_id, loaded_version
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,16 @@ def _ctx_factory(inst: ProcessInstance, school: School, exam: ExamContext):
     return make
 
 
-def person_choices(session: Session, form: formlib.FormDef, school_id: int) -> dict[str, list[dict]]:
-    """For every person field: the users holding its role at the exam's school."""
+def person_choices(session: Session, form: formlib.FormDef, school_id: int, instance_id: int | None = None,
+                   lane: str | None = None) -> dict[str, list[dict]]:
+    """For every person field: the users holding its role at the exam's school; for every moment
+    field: the exam's planned moments (for the student only those whose enrolment period is open)."""
     choices: dict[str, list[dict]] = {}
     for fdef in form.fields:
+        if fdef.type == "moment":
+            choices[fdef.name] = (enrolment.moment_choices(session, instance_id, lane == "student", utcnow())
+                                  if instance_id is not None else [])
+            continue
         if fdef.type != "person":
             continue
         rows = session.execute(
@@ -223,7 +230,7 @@ def fire_instance_timers(s: Session, instance_id: int, now: datetime) -> int:
     wf = engine.load(version.key, version.spec_json, inst.state)
     before = {t.guid for t in engine.waiting_timers(wf)}
     _claim(s, inst, seen)
-    exam = ExamContext(s, inst, None, "systeem", now, start_follow_up_fn=_start_follow_up)
+    exam = exam_context(s, inst, version, None, "systeem", now)
     with use_clock(now), use_school_calendar(school.settings or {}):
         engine.refresh_timers(wf)
         _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), "Termijn")
@@ -251,7 +258,7 @@ def record_delivery(s: Session, message, now: datetime | None = None) -> bool:
     if not engine.deliver_message(wf, "resultaat_afgeleverd", {"bericht": message.id}):
         return False
     _claim(s, inst, seen)
-    exam = ExamContext(s, inst, None, "systeem", at, start_follow_up_fn=_start_follow_up)
+    exam = exam_context(s, inst, version, None, "systeem", at)
     exam.audit("result_delivered", "Uitslag afgeleverd bij de studentenadministratie",
                 details={"message": message.id, "key": message.idempotency_key})
     with use_clock(at), use_school_calendar(school.settings or {}):
@@ -260,6 +267,14 @@ def record_delivery(s: Session, message, now: datetime | None = None) -> bool:
     _store_state(s, inst, engine.dump(wf), status, at)
     sync_index(s, inst, wf, at)
     return True
+
+
+def exam_context(s: Session, inst: ProcessInstance, version: LoadedVersion, actor: User | None, role: str,
+                 now: datetime) -> ExamContext:
+    """The services the instance's handlers get: a PvB's, or a registration's (exams at moments)."""
+    if version.process_id == REGISTRATION_PROCESS:
+        return RegistrationContext(s, inst, actor, role, now)
+    return ExamContext(s, inst, actor, role, now, start_follow_up_fn=_start_follow_up)
 
 
 def _run_step(step, what: str) -> None:
@@ -428,7 +443,7 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
         form = version.forms.get(task.form_key)
         if form is None:
             raise NotFound(f"Formulier '{task.form_key}' hoort niet bij deze procesversie.")
-        choices = person_choices(s, form, inst.school_id)
+        choices = person_choices(s, form, inst.school_id, inst.id, task.lane_role)
         model = criteria_model_for(s, form, inst.id)
         if from_html:
             data = formlib.unflatten_form(form, data)
@@ -445,7 +460,7 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
             raise _LostRace()
         had_timers = bool(engine.waiting_timers(wf))
         now = utcnow()
-        exam = ExamContext(s, inst, actor, task.lane_role, now, start_follow_up_fn=_start_follow_up)
+        exam = exam_context(s, inst, version, actor, task.lane_role, now)
         exam.check_task_rules(task, ready[task.task_guid].properties)
         _claim(s, inst, seen)
         # The step's row changes are written together at the flush below, not statement by statement.

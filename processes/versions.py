@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,15 +104,21 @@ def deploy_process(
     form_files: dict[str, dict],
     actor_id: int | None,
     uow: UnitOfWork,
+    called_files: dict[str, bytes] | None = None,
 ) -> DeployResult:
-    """Validates and stores a new version of ``process_id``; the same bundle twice is a no-op."""
+    """Validates and stores a new version of ``process_id``; the same bundle twice is a no-op.
+
+    ``called_files`` (file name → XML) are the diagrams of the processes its call activities call:
+    they become part of the version (design decision 3), so a running exam never changes underneath.
+    """
+    called_files = dict(sorted((called_files or {}).items()))
     try:
         parsed_forms = {key: formlib.parse_form(raw) for key, raw in form_files.items()}
     except formlib.FormFileError as exc:
         raise BadRequest(f"Formulier ongeldig: {exc}") from exc
     try:
         compiled = default_engine().compile(
-            {f"{process_id}.bpmn": bpmn_xml},
+            {f"{process_id}.bpmn": bpmn_xml, **called_files},
             process_id,
             known_roles=set(ROLES),
             known_forms=set(parsed_forms),
@@ -125,7 +132,8 @@ def deploy_process(
     used = {t.form_key for t in compiled.user_tasks}
     bundle_forms = {k: v for k, v in form_files.items() if k in used}
     sha = hashlib.sha256(
-        bpmn_xml + json.dumps(bundle_forms, sort_keys=True).encode()
+        bpmn_xml + b"".join(name.encode() + b"\0" + xml for name, xml in called_files.items())
+        + json.dumps(bundle_forms, sort_keys=True).encode()
     ).hexdigest()
     with uow:
         s = uow.session
@@ -148,6 +156,7 @@ def deploy_process(
             sha256=sha,
             forms=bundle_forms,
             spec_json=compiled.spec_json,
+            called_xml={name: xml.decode("utf-8") for name, xml in called_files.items()} or None,
             deployed_by_id=actor_id,
         )
         s.add(pv)
@@ -155,11 +164,36 @@ def deploy_process(
         return DeployResult(pv.id, process_id, number, unchanged=False)
 
 
+_CALLED = re.compile(rb'calledElement="([^"]+)"')
+
+
+def called_files_for(path: Path) -> dict[str, bytes]:
+    """The diagrams beside ``path`` that its call activities call, directly or through others
+    (a called process ``x`` lives in ``x.bpmn``)."""
+    found: dict[str, bytes] = {}
+    todo = [path.read_bytes()]
+    while todo:
+        for called in _CALLED.findall(todo.pop()):
+            name = called.decode() + ".bpmn"
+            target = path.parent / name
+            if name in found or target == path or not target.is_file():
+                continue
+            found[name] = target.read_bytes()
+            todo.append(found[name])
+    return found
+
+
 def deploy_shipped(uow: UnitOfWork, actor_id: int | None = None, forms_dir: Path | None = None,
                    bpmn_dir: Path | None = None) -> list[DeployResult]:
-    """Deploys every shipped diagram in ``bpmn/`` with the forms in ``forms/``."""
+    """Deploys every shipped diagram in ``bpmn/`` with the forms in ``forms/``; a diagram that another
+    one calls goes into that one's bundle instead of becoming a process of its own."""
     form_files = formlib.load_form_dir(forms_dir or formlib.shipped_forms_dir())
+    paths = sorted((bpmn_dir or SHIPPED_BPMN_DIR).glob("*.bpmn"))
+    bundles = {path: called_files_for(path) for path in paths}
+    called = {name for files in bundles.values() for name in files}
     results = []
-    for path in sorted((bpmn_dir or SHIPPED_BPMN_DIR).glob("*.bpmn")):
-        results.append(deploy_process(path.read_bytes(), path.stem, form_files, actor_id, uow))
+    for path in paths:
+        if path.name not in called:
+            results.append(deploy_process(path.read_bytes(), path.stem, form_files, actor_id, uow,
+                                          called_files=bundles[path]))
     return results

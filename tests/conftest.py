@@ -118,6 +118,7 @@ PEOPLE = {
     "commissie_a2": ("Cor Commissie", [("a", "examencommissie")]),
     "commissie_b": ("Chris Commissie", [("b", "examencommissie")]),
     "bureau_a": ("Bea Bureau", [("a", "examenbureau")]),
+    "surveillant_a": ("Sanne Surveillant", [("a", "surveillant")]),
 }
 STUDENTS = {
     "student_a": ("Sara Student", "a", "A001"),

@@ -12,7 +12,7 @@ import forms as formlib
 from processes import accounts, audit
 from processes.errors import ExamflowError
 from processes.schema import upgrade_database
-from processes.versions import deploy_process, deploy_shipped
+from processes.versions import called_files_for, deploy_process, deploy_shipped
 from webapp import create_app, services, uow
 
 
@@ -53,7 +53,8 @@ def deploy(bpmn_file: Path | None, forms_dir: Path | None, by_email: str | None)
             results = deploy_shipped(uow(), actor, forms_dir=forms_dir)
         else:
             form_files = formlib.load_form_dir(forms_dir or formlib.shipped_forms_dir())
-            results = [deploy_process(bpmn_file.read_bytes(), bpmn_file.stem, form_files, actor, uow())]
+            results = [deploy_process(bpmn_file.read_bytes(), bpmn_file.stem, form_files, actor, uow(),
+                                      called_files=called_files_for(bpmn_file))]
     except ExamflowError as exc:
         _fail(exc)
     for r in results:

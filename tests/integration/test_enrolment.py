@@ -155,7 +155,8 @@ def test_r45_a_cancelled_enrolment_uses_no_attempt(world, uow_factory, bank):
     third = _moment(world, uow_factory, bank.version_id)
     first_id = _enrol(world, uow_factory, bank.moment_id)
     _set_status(uow_factory, first_id, "afgemeld")
-    _enrol(world, uow_factory, second)
+    second_id = _enrol(world, uow_factory, second)
+    _set_status(uow_factory, second_id, "afgerond")
     third_id = _enrol(world, uow_factory, third)
     with uow_factory() as uow:
         assert uow.session.get(Enrolment, third_id).attempt == 2

@@ -1,0 +1,490 @@
+"""Use cases around exams at exam moments that drive ``bpmn/aanmelden.bpmn``: registering students
+for their exams (R41), carrying untaken exams to the next school year, the proces-verbaal (R36), the
+cut-off score (R38), the mandate (R33) and the student's "Mijn examens" (R49).
+
+Each use case is one transaction; where it moves a process on (the proces-verbaal, the cut-off score)
+it does so the way the runner does a step: claim the revision, run the engine, store, sync, audit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, undefer
+
+from handlers.calendar import to_amsterdam, use_school_calendar
+from handlers.clock import use_clock
+from processes import audit, policy
+from processes.db import UnitOfWork
+from processes.engine import default_engine
+from processes.enrolment import attempts_allowed, attempts_used
+from processes.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from processes.models import (
+    Enrolment,
+    Exam,
+    ExamGo,
+    ExamMoment,
+    ExamRegistration,
+    ExamResult,
+    ExamVersion,
+    HumanTask,
+    Mandate,
+    Participant,
+    ProcessInstance,
+    ProcesVerbaal,
+    School,
+    Student,
+    User,
+    utcnow,
+)
+from processes.registration_context import REGISTRATION_PROCESS, active_mandate
+from processes.runner import _claim, _ctx_factory, _run_step, _store_state, exam_context, sync_index
+from processes.versions import latest_version_id, loaded_version
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "systeem"
+
+
+def school_year_of(when: datetime) -> str:
+    """The Dutch school year a moment falls in: from 1 August, "2026-2027"."""
+    local = to_amsterdam(when)
+    start = local.year if local.month >= 8 else local.year - 1
+    return f"{start}-{start + 1}"
+
+
+def next_school_year(school_year: str) -> str:
+    start = int(school_year.split("-")[0]) + 1
+    return f"{start}-{start + 1}"
+
+
+def _check_school_year(value: str) -> str:
+    parts = value.split("-") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(p.isdigit() and len(p) == 4 for p in parts) or int(parts[1]) != int(parts[0]) + 1:
+        raise ValidationFailed({"school_year": [f"'{value}' is geen schooljaar; schrijf het als 2026-2027."]})
+    return value
+
+
+def _actor(s: Session, actor_id: int | None) -> User | None:
+    if actor_id is None:
+        return None
+    actor = s.get(User, actor_id)
+    if actor is None or not actor.active:
+        raise Forbidden("Dit account is niet actief.")
+    return actor
+
+
+# --------------------------------------------------------------------------- registering (R41)
+
+
+def register_student(exam_id: int, student_id: int, actor_id: int | None, uow: UnitOfWork,
+                     school_year: str | None = None) -> int:
+    """Puts an exam on a student's list of open exams and starts its enrolment process, which waits
+    for the Go (R42). Returns the registration's id."""
+    with uow:
+        s = uow.session
+        exam = s.get(Exam, exam_id)
+        if exam is None:
+            raise NotFound("Onbekend examen.")
+        student = s.get(Student, student_id)
+        if student is None or student.school_id != exam.school_id:
+            raise NotFound("Onbekende student op de school van dit examen.")
+        actor = _actor(s, actor_id)
+        role = SYSTEM
+        if actor is not None:
+            role = policy.require_role(s, actor, exam.school_id, ("examenbureau", "roc_begeleider"),
+                                       "een student voor een examen registreren")
+        if s.scalar(select(ExamRegistration.id).where(ExamRegistration.exam_id == exam.id,
+                                                      ExamRegistration.student_id == student.id)):
+            raise Conflict(f"Deze student staat al geregistreerd voor {exam.code}.")
+        now = utcnow()
+        reg = _register(s, exam, student, actor, role, now, school_year or school_year_of(now))
+        uow.commit()
+        return reg.id
+
+
+def _register(s: Session, exam: Exam, student: Student, actor: User | None, role: str, now: datetime,
+              school_year: str, version_id: int | None = None, school: School | None = None) -> ExamRegistration:
+    school = school or s.get(School, exam.school_id)
+    version = loaded_version(s, version_id or latest_version_id(s, REGISTRATION_PROCESS))
+    inst = ProcessInstance(
+        version_id=version.id, school_id=exam.school_id, student_id=student.id,
+        title=f"{exam.code} {exam.title}", status="running", revision=1,
+        started_by_id=actor.id if actor else None, started_at=now, updated_at=now,
+    )
+    s.add(inst)
+    s.flush()
+    reg = ExamRegistration(school_id=exam.school_id, exam_id=exam.id, student_id=student.id, instance_id=inst.id,
+                           school_year=school_year, status="open", extra_attempts=0, created_at=now)
+    s.add(reg)
+    people = {"student": student.user_id}
+    if exam.teacher_id:
+        people["roc_begeleider"] = exam.teacher_id
+    if exam.assessor_id:
+        people["roc_beoordelaar"] = exam.assessor_id
+    s.add_all([Participant(instance_id=inst.id, role=r, user_id=u) for r, u in people.items()])
+    s.flush()
+    ctx = exam_context(s, inst, version, actor, role, now)
+    ctx._people = dict(people)
+    engine = default_engine()
+    wf = engine.new_workflow(version.key, version.spec_json)
+    with use_school_calendar(school.settings or {}):
+        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, ctx)), "Registreren")
+    inst.state = engine.dump(wf)
+    sync_index(s, inst, wf, now, people=people, had_timers=False)
+    audit.append_event(
+        s, inst, actor_id=actor.id if actor else None, actor_name=actor.name if actor else "Examenflow", role=role,
+        action="instance_started", summary=f"Geregistreerd voor {exam.code} in schooljaar {school_year} (R41)",
+        data={"process_id": REGISTRATION_PROCESS, "version": version.version, "exam": exam.id,
+              "student_id": student.id, "school_year": school_year},
+        now=now,
+    )
+    return reg
+
+
+@dataclass
+class CohortRegistration:
+    created: int = 0
+    already: int = 0
+    exams: int = 0
+    students: int = 0
+
+
+def register_cohort(school_id: int, actor_id: int | None, uow: UnitOfWork, *, cohort: str | None = None,
+                    crebo: str | None = None, school_year: str | None = None, batch_size: int = 500,
+                    progress=None) -> CohortRegistration:
+    """R41: registers every active student of the school for the exams of his programme (crebo) and,
+    where an exam names one, his cohort. Students already registered for an exam are left alone, so
+    running it again (the scheduler does, daily) only adds what is new. Commits per batch."""
+    outcome = CohortRegistration()
+    with uow:
+        s = uow.session
+        school = s.get(School, school_id)
+        if school is None:
+            raise NotFound("Onbekende school.")
+        actor = _actor(s, actor_id)
+        role = SYSTEM
+        if actor is not None:
+            role = policy.require_role(s, actor, school_id, ("examenbureau",), "studenten automatisch registreren")
+        year = _check_school_year(school_year) if school_year else school_year_of(utcnow())
+        exams_q = select(Exam).where(Exam.school_id == school_id)
+        if crebo:
+            exams_q = exams_q.where(Exam.crebo == crebo)
+        exams = list(s.scalars(exams_q.order_by(Exam.id)))
+        students_q = select(Student).where(Student.school_id == school_id)
+        if cohort:
+            students_q = students_q.where(Student.cohort == cohort)
+        students = list(s.scalars(students_q.order_by(Student.id)))
+        outcome.exams, outcome.students = len(exams), len(students)
+        existing = set(s.execute(select(ExamRegistration.exam_id, ExamRegistration.student_id)
+                                 .where(ExamRegistration.school_id == school_id)).tuples())
+        version_id = latest_version_id(s, REGISTRATION_PROCESS)
+        pending = 0
+        for exam in exams:
+            for student in students:
+                if student.crebo != exam.crebo or (exam.cohort and student.cohort != exam.cohort):
+                    continue
+                if not student.user.active:
+                    continue
+                if (exam.id, student.id) in existing:
+                    outcome.already += 1
+                    continue
+                _register(s, exam, student, actor, role, utcnow(), year, version_id, school)
+                outcome.created += 1
+                pending += 1
+                if pending >= batch_size:
+                    uow.commit()
+                    s.expunge_all()
+                    pending = 0
+                    if progress:
+                        progress(outcome)
+        uow.commit()
+    log.info("school %s: %s registrations created, %s already there", school_id, outcome.created, outcome.already)
+    return outcome
+
+
+def carry_over(school_id: int, from_year: str, actor_id: int | None, uow: UnitOfWork) -> int:
+    """R41: exams not taken in ``from_year`` (still open) move to the next school year. Returns how many."""
+    _check_school_year(from_year)
+    to_year = next_school_year(from_year)
+    moved = 0
+    with uow:
+        s = uow.session
+        actor = _actor(s, actor_id)
+        role = SYSTEM
+        if actor is not None:
+            role = policy.require_role(s, actor, school_id, ("examenbureau",), "examens doorschuiven")
+        now = utcnow()
+        rows = s.execute(
+            select(ExamRegistration, ProcessInstance)
+            .join(ProcessInstance, ProcessInstance.id == ExamRegistration.instance_id)
+            .where(ExamRegistration.school_id == school_id, ExamRegistration.school_year == from_year,
+                   ExamRegistration.status == "open")
+        ).all()
+        for reg, inst in rows:
+            reg.school_year = to_year
+            audit.append_event(s, inst, actor_id=actor.id if actor else None,
+                               actor_name=actor.name if actor else "Examenflow", role=role,
+                               action="registration_carried_over",
+                               summary=f"Niet afgerond in {from_year}: doorgeschoven naar {to_year} (R41)",
+                               data={"from": from_year, "to": to_year}, now=now)
+            moved += 1
+        uow.commit()
+    return moved
+
+
+# --------------------------------------------------------------------------- moving a process on
+
+
+def deliver(s: Session, instance_id: int, message: str, payload: dict, now: datetime, actor: User | None,
+            role: str, summary: str, details: dict | None = None) -> bool:
+    """Delivers a BPMN message to one instance and runs it on, in the caller's transaction.
+    Returns False (and changes nothing) when the instance is not waiting for it."""
+    inst = s.get(ProcessInstance, instance_id, options=[undefer(ProcessInstance.state)])
+    if inst is None or inst.status != "running":
+        return False
+    seen = inst.revision
+    version = loaded_version(s, inst.version_id)
+    school = s.get(School, inst.school_id)
+    engine = default_engine()
+    wf = engine.load(version.key, version.spec_json, inst.state)
+    if not engine.deliver_message(wf, message, payload):
+        return False
+    _claim(s, inst, seen)
+    ctx = exam_context(s, inst, version, actor, role, now)
+    ctx.audit(f"message_{message}", summary, details=details or payload)
+    with use_clock(now), use_school_calendar(school.settings or {}):
+        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, ctx)), summary)
+    status = "completed" if engine.is_completed(wf) else "running"
+    _store_state(s, inst, engine.dump(wf), status, now)
+    sync_index(s, inst, wf, now, people=ctx.participants())
+    return True
+
+
+# --------------------------------------------------------------------------- proces-verbaal (R36)
+
+
+def record_proces_verbaal(moment_id: int, actor_id: int, attendance: dict, incidents: str, uow: UnitOfWork,
+                          now: datetime | None = None) -> int:
+    """The surveillant records who was there and what happened (R36). Every enrolled student's
+    process moves on: present to the assessment, absent to the resit decision. Returns its id."""
+    if not isinstance(attendance, dict):
+        raise ValidationFailed({"aanwezigheid": ["Geef per ingeschreven student aanwezig of afwezig op."]})
+    if not isinstance(incidents, str) or len(incidents) > 20_000:
+        raise ValidationFailed({"bijzonderheden": ["Maximaal 20.000 tekens."]})
+    now = now or utcnow()
+    with uow:
+        s = uow.session
+        moment = s.get(ExamMoment, moment_id)
+        if moment is None:
+            raise NotFound("Onbekend examenmoment.")
+        actor = _actor(s, actor_id)
+        if moment.surveillant_id is not None and moment.surveillant_id != actor.id:
+            raise Forbidden("Alleen de surveillant van dit examenmoment legt het proces-verbaal vast.")
+        policy.require_role(s, actor, moment.school_id, ("surveillant",), "een proces-verbaal vastleggen")
+        if s.scalar(select(ProcesVerbaal.id).where(ProcesVerbaal.moment_id == moment.id)) is not None:
+            raise Conflict("Het proces-verbaal van dit examenmoment is al vastgelegd.")
+        if now < moment.starts_at:
+            raise BadRequest(f"Het examenmoment begint pas op {to_amsterdam(moment.starts_at):%d-%m-%Y %H:%M}.")
+        enrolled = list(s.scalars(select(Enrolment).where(Enrolment.moment_id == moment.id,
+                                                          Enrolment.status == "ingeschreven")
+                                  .order_by(Enrolment.id)))
+        present = _check_attendance(attendance, {e.id for e in enrolled})
+        version = s.get(ExamVersion, moment.exam_version_id)
+        pv = ProcesVerbaal(moment_id=moment.id, school_id=moment.school_id, surveillant_id=actor.id,
+                           recorded_at=now, exam_version_id=version.id, version_number=version.version,
+                           cesuur=version.cesuur, assessment_model=version.assessment_model,
+                           attendance={str(e.id): "aanwezig" if present[e.id] else "afwezig" for e in enrolled},
+                           incidents=incidents.strip())
+        s.add(pv)
+        s.flush()
+        begin = to_amsterdam(moment.starts_at).isoformat()
+        for e in enrolled:
+            e.status = "afgerond" if present[e.id] else "afwezig"
+            s.flush()
+            instance_id = s.scalar(select(ExamRegistration.instance_id).where(
+                ExamRegistration.id == e.registration_id)) if e.registration_id else None
+            if instance_id is None:
+                continue
+            word = "aanwezig" if present[e.id] else "afwezig"
+            deliver(s, instance_id, "afname_vastgelegd",
+                    {"aanwezig": present[e.id], "begin": begin, "moment": moment.id, "inschrijving": e.id},
+                    now, actor, "surveillant", f"Proces-verbaal vastgelegd: {word}",
+                    details={"proces_verbaal": pv.id, "moment": moment.id, "aanwezig": present[e.id]})
+        s.flush()
+        uow.commit()
+        log.info("proces-verbaal %s of moment %s recorded by user %s", pv.id, moment.id, actor.id)
+        return pv.id
+
+
+def _check_attendance(attendance: dict, enrolled: set[int]) -> dict[int, bool]:
+    present: dict[int, bool] = {}
+    errors = []
+    for key, value in attendance.items():
+        try:
+            enrolment_id = int(key)
+        except (TypeError, ValueError):
+            errors.append(f"'{key}' is geen inschrijving van dit examenmoment.")
+            continue
+        if enrolment_id not in enrolled:
+            errors.append(f"Inschrijving {enrolment_id} hoort niet bij dit examenmoment.")
+        elif value not in (True, False, "aanwezig", "afwezig"):
+            errors.append(f"Inschrijving {enrolment_id}: kies aanwezig of afwezig.")
+        else:
+            present[enrolment_id] = value in (True, "aanwezig")
+    missing = sorted(enrolled - set(present))
+    if missing:
+        errors.append("Geef voor iedere ingeschreven student aanwezig of afwezig op (ontbreekt: inschrijving "
+                      + ", ".join(map(str, missing)) + ").")
+    if errors:
+        raise ValidationFailed({"aanwezigheid": errors})
+    return present
+
+
+# --------------------------------------------------------------------------- cut-off score and mandate
+
+
+def set_cesuur(version_id: int, cesuur: int, actor_id: int, uow: UnitOfWork) -> int:
+    """The cut-off score of an exam version (R40); variant-2 results waiting for it become
+    establishable (R38). Returns how many waiting exams moved on."""
+    if isinstance(cesuur, bool) or not isinstance(cesuur, int) or not 0 <= cesuur <= 1000:
+        raise ValidationFailed({"cesuur": ["Een geheel getal van 0 tot en met 1000."]})
+    moved = 0
+    with uow:
+        s = uow.session
+        version = s.get(ExamVersion, version_id)
+        if version is None:
+            raise NotFound("Onbekende examenversie.")
+        exam = s.get(Exam, version.exam_id)
+        actor = _actor(s, actor_id)
+        role = policy.require_role(s, actor, exam.school_id, ("examencommissie", "examenbureau"),
+                                   "de cesuur vastleggen")
+        if version.cesuur is not None:
+            raise Conflict(f"De cesuur van versie {version.version} van {exam.code} is al vastgesteld "
+                           f"({version.cesuur}).")
+        version.cesuur = cesuur
+        s.flush()
+        now = utcnow()
+        waiting = s.scalars(select(ExamResult.instance_id).where(ExamResult.exam_version_id == version.id,
+                                                                 ExamResult.status == "voorlopig")).all()
+        for instance_id in sorted(set(waiting)):
+            if deliver(s, instance_id, "cesuur_vastgesteld", {"cesuur": cesuur}, now, actor, role,
+                       f"Cesuur {cesuur} vastgesteld voor {exam.code} versie {version.version}"):
+                moved += 1
+        uow.commit()
+        log.info("cesuur %s set for version %s by user %s; %s exams moved on", cesuur, version.id, actor.id, moved)
+        return moved
+
+
+def grant_mandate(school_id: int, actor_id: int, note: str, uow: UnitOfWork) -> int:
+    """R33: the examencommissie mandates the examenbureau to establish results; recorded with who and when."""
+    with uow:
+        s = uow.session
+        actor = _actor(s, actor_id)
+        policy.require_role(s, actor, school_id, ("examencommissie",), "het examenbureau mandateren")
+        if active_mandate(s, school_id) is not None:
+            raise Conflict("Het examenbureau heeft al een mandaat om vast te stellen.")
+        mandate = Mandate(school_id=school_id, granted_by_id=actor.id, granted_at=utcnow(), note=note.strip())
+        s.add(mandate)
+        uow.commit()
+        log.info("mandate %s granted at school %s by user %s", mandate.id, school_id, actor.id)
+        return mandate.id
+
+
+def revoke_mandate(school_id: int, actor_id: int, uow: UnitOfWork) -> None:
+    with uow:
+        s = uow.session
+        actor = _actor(s, actor_id)
+        policy.require_role(s, actor, school_id, ("examencommissie",), "het mandaat intrekken")
+        mandate = active_mandate(s, school_id)
+        if mandate is None:
+            raise Conflict("Er is geen mandaat om in te trekken.")
+        mandate.revoked_by_id, mandate.revoked_at = actor.id, utcnow()
+        uow.commit()
+
+
+# --------------------------------------------------------------------------- Mijn examens (R41, R49)
+
+
+@dataclass
+class MyResult:
+    attempt: int
+    score: int
+    passed: bool | None
+    status: str
+    established_at: datetime | None
+
+
+@dataclass
+class MyExam:
+    registration_id: int
+    instance_id: int | None
+    code: str
+    title: str
+    school: str
+    school_year: str
+    status: str
+    go: bool
+    attempts_used: int
+    attempts_allowed: int
+    moment: str | None
+    accommodations: list[str]
+    results: list[MyResult] = field(default_factory=list)
+    open_task_id: int | None = None
+    open_task: str | None = None
+
+
+STATUS_LABELS = {"open": "Open", "behaald": "Behaald", "niet_behaald": "Niet behaald"}
+
+
+def my_exams(user_id: int, uow: UnitOfWork) -> list[MyExam]:
+    """The student's open and closed exams with moments, attempts and the results he may see (R49):
+    provisional once published, definitive once established."""
+    with uow:
+        s = uow.session
+        rows = s.execute(
+            select(ExamRegistration, Exam, School)
+            .join(Student, Student.id == ExamRegistration.student_id)
+            .join(Exam, Exam.id == ExamRegistration.exam_id)
+            .join(School, School.id == ExamRegistration.school_id)
+            .where(Student.user_id == user_id)
+            .order_by(ExamRegistration.status != "open", Exam.code)
+        ).all()
+        out = []
+        for reg, exam, school in rows:
+            go = s.scalar(select(ExamGo.id).where(ExamGo.exam_id == exam.id,
+                                                  ExamGo.student_id == reg.student_id)) is not None
+            current = s.execute(
+                select(Enrolment, ExamMoment).join(ExamMoment, ExamMoment.id == Enrolment.moment_id)
+                .where(Enrolment.registration_id == reg.id, Enrolment.status == "ingeschreven")
+                .order_by(Enrolment.id.desc()).limit(1)).first()
+            results = s.execute(
+                select(ExamResult, Enrolment.attempt).join(Enrolment, Enrolment.id == ExamResult.enrolment_id)
+                .where(Enrolment.registration_id == reg.id, ExamResult.visible.is_(True))
+                .order_by(Enrolment.attempt)).all()
+            task = s.execute(
+                select(HumanTask.id, HumanTask.name).where(
+                    HumanTask.instance_id == reg.instance_id, HumanTask.status == "open",
+                    HumanTask.assignee_id == user_id).limit(1)).first() if reg.instance_id else None
+            out.append(MyExam(
+                registration_id=reg.id, instance_id=reg.instance_id, code=exam.code, title=exam.title,
+                school=school.name, school_year=reg.school_year, status=reg.status, go=go,
+                attempts_used=attempts_used(s, exam.id, reg.student_id),
+                attempts_allowed=attempts_allowed(s, exam, reg.student_id),
+                moment=(f"{to_amsterdam(current[1].starts_at):%d-%m-%Y %H:%M}, {current[1].location}"
+                        if current else None),
+                accommodations=list(current[0].accommodations) if current else [],
+                results=[MyResult(attempt, r.score, r.passed, r.status, r.established_at) for r, attempt in results],
+                open_task_id=task.id if task else None, open_task=task.name if task else None,
+            ))
+        return out
+
+
+def registrations_count(school_id: int, uow: UnitOfWork) -> int:
+    with uow:
+        return uow.session.scalar(select(func.count(ExamRegistration.id))
+                                  .where(ExamRegistration.school_id == school_id)) or 0
+
