@@ -44,6 +44,16 @@ SHIPPED_KEYS = {
     "eindbeoordeling_vaststellen",
     "afsluiten",
     "vervolg_bepalen",
+    # exams at exam moments (aanmelden, herkansing, beoordelen_v1/v2)
+    "go_geven",
+    "examenmoment_kiezen",
+    "inschrijven",
+    "afwezigheid_beoordelen",
+    "extra_poging_aanvragen",
+    "extra_poging_beoordelen",
+    "resultaat_invoeren",
+    "uitwisseling_controleren",
+    "resultaat_vaststellen",
 }
 MODEL = {
     "werkprocessen": [

@@ -12,6 +12,7 @@ from forms import load_form_dir, shipped_forms_dir
 from processes.bpmn_validation import BPMN, FLOW_NODE_TAGS
 from processes.engine import Engine
 from processes.models import ROLES
+from processes.versions import called_files_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DIAGRAMS = sorted((ROOT / "bpmn").glob("*.bpmn"))
@@ -30,7 +31,7 @@ def test_there_are_shipped_diagrams():
 def test_a_shipped_diagram_compiles_and_keeps_every_flow_node(engine, path):
     # Deploying uses the file name as the process id (processes/versions.py).
     compiled = engine.compile(
-        {path.name: path.read_bytes()},
+        {path.name: path.read_bytes(), **called_files_for(path)},
         path.stem,
         known_roles=set(ROLES),
         known_forms=set(load_form_dir(shipped_forms_dir())),
@@ -93,3 +94,12 @@ def test_subprocesses_are_drawn_around_their_nodes_with_boundary_events_on_their
         cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
         on_side = (x0 <= cx <= x1 and cy in (y0, y1)) or (y0 <= cy <= y1 and cx in (x0, x1))
         assert on_side, f"{event.get('id')} is not on the border of {event.get('attachedToRef')}"
+
+
+def test_every_shipped_form_is_used_by_a_shipped_diagram(engine):
+    used = set()
+    for path in DIAGRAMS:
+        compiled = engine.compile({path.name: path.read_bytes(), **called_files_for(path)}, path.stem,
+                                  known_roles=set(ROLES), known_forms=set(load_form_dir(shipped_forms_dir())))
+        used |= {t.form_key for t in compiled.user_tasks}
+    assert used == set(load_form_dir(shipped_forms_dir()))
