@@ -68,7 +68,7 @@ def count_attempts(data: dict, ctx: HandlerContext) -> dict:
     """R45: whether an attempt is left; ``herkansen`` is what the enrolment diagram loops on."""
     used, allowed = _exam(ctx).attempts()
     return {"pogingen_gebruikt": used, "pogingen_toegestaan": allowed, "herkansen": used < allowed,
-            "extra_poging_gevraagd": False}
+            "aanvraag": None}
 
 
 @service_handler("grant_extra_attempt")

@@ -49,6 +49,11 @@ SCHOOL_SETTINGS = {
     "goede_vrijdag_werkdag": (bool, "Goede Vrijdag is een werkdag op deze school."),
     "bevrijdingsdag_vrij": (bool, "5 mei is elk jaar vrij (niet alleen in lustrumjaren)."),
     "sluitingsdagen": (list, "Dagen en periodes waarop de school dicht is, bv. 2026-10-19/2026-10-23."),
+    "inschrijfvariant": (("handmatig", "zelf", "automatisch"),
+                         "Hoe studenten na de Go worden ingeschreven voor een examenmoment (R43)."),
+    "beoordelingsvariant": (("1", "2"), "Beoordelingsvariant van examens op examenmomenten (R50)."),
+    "extra_poging_aanvragen": (bool, "Een student zonder pogingen mag de examencommissie om een extra poging "
+                                     "vragen; uit: geblokkeerd (R45)."),
 }
 
 
@@ -57,7 +62,11 @@ def set_school_setting(school_id: int, key: str, raw: str | bool, uow: UnitOfWor
         raise BadRequest(f"Onbekende instelling '{key}'. Bekend: {', '.join(SCHOOL_SETTINGS)}.")
     value = raw
     kind = SCHOOL_SETTINGS[key][0]
-    if kind is list and isinstance(raw, str):
+    if isinstance(kind, tuple):
+        if str(raw) not in kind:
+            raise BadRequest(f"Kies voor '{key}' uit: {', '.join(kind)}.")
+        value = str(raw)
+    elif kind is list and isinstance(raw, str):
         value = [part.strip() for part in raw.split(",") if part.strip()]
         from handlers.calendar import SchoolCalendar
 

@@ -36,6 +36,8 @@ HOLDERS = {
     "extra_poging_beoordelen": "commissie_a",
 }
 CONFIRM = {"bevestiging": True}
+# Forms without a signature box.
+NO_CONFIRM = {"extra_poging_aanvragen"}
 
 
 @dataclass
@@ -94,7 +96,8 @@ def do(world, uow_factory, instance_id: int, element_id: str, data: dict | None 
     if holder == "student_a":
         holder = student
     with use_clock(at):
-        return runner.complete_task(task.id, world.users[holder], {**CONFIRM, **(data or {})}, uow_factory())
+        confirm = {} if element_id in NO_CONFIRM else CONFIRM
+        return runner.complete_task(task.id, world.users[holder], {**confirm, **(data or {})}, uow_factory())
 
 
 def enrolments_of(uow_factory, reg_id: int) -> list[Enrolment]:
