@@ -77,6 +77,7 @@ class RegistrationContext(ExamContext):
         return dict(self.session.get(School, self.instance.school_id).settings or {})
 
     def current_enrolment(self) -> Enrolment:
+        self.session.flush()  # the runner writes a step's rows with autoflush off
         enrolment = self.session.scalar(
             select(Enrolment).where(Enrolment.registration_id == self.registration().id)
             .order_by(Enrolment.id.desc()).limit(1))

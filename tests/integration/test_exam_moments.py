@@ -3,15 +3,17 @@ assessment variants 1 and 2, resits (R33, R36–R38, R40–R45, R50)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from handlers.calendar import to_amsterdam
 from handlers.clock import use_clock
 from processes import accounts, queries, registrations
 from processes import enrolment as enr
 from processes.errors import BadRequest, Conflict, Forbidden, ValidationFailed
-from processes.models import ProcesVerbaal
+from processes.models import AuditEvent, Deadline, ExamWarning, ProcesVerbaal
 from scheduler import sweep_once
 from tests.support.moments import (
     AFTER,
@@ -284,3 +286,144 @@ def _assess_v1(world, uow_factory, inst, score: int, at=AFTER):
     assert deliver_pending(uow_factory, inst, at) >= 1
     do(world, uow_factory, inst, "v1_uitwisseling_controleren", at=at)
     do(world, uow_factory, inst, "v1_vaststellen_commissie", at=at)
+
+
+# --------------------------------------------------------------------------- assessment variants (R33, R38, R40, R50)
+
+
+def _taken(world, uow_factory, setup, student="student_a"):
+    reg_id, inst = _enrolled(world, uow_factory, setup, student=student)
+    [enrolment] = enrolments_of(uow_factory, reg_id)
+    record_attendance(world, uow_factory, setup.moment_id, {enrolment.id: True})
+    return reg_id, inst, enrolment
+
+
+def test_r50_variant_2_the_result_stays_provisional_until_the_cesuur_is_known(world, uow_factory):
+    setup = make_exam(world, uow_factory, assessment_variant="2", cesuur=None)
+    reg_id, inst, enrolment = _taken(world, uow_factory, setup)
+    do(world, uow_factory, inst, "v2_resultaat_invoeren", {"score": 62}, at=AFTER)
+    result = result_of(uow_factory, enrolment.id)
+    # Variant 2: the provisional result is visible at once; pass or fail waits for the cut-off score.
+    assert (result.status, result.visible, result.passed, result.cesuur) == ("voorlopig", True, None, None)
+    [provisional] = messages_of(uow_factory, inst)
+    assert provisional.body["result"]["pass"] == "unknown"
+    assert provisional.body["result"]["consumers"][0]["final"] is False
+    deliver_pending(uow_factory, inst)
+    # Waiting for the cesuur: nobody can establish it yet.
+    assert open_tasks(uow_factory, inst) == []
+    assert registration(uow_factory, reg_id).status == "open"
+
+    with use_clock(LATER):
+        moved = registrations.set_cesuur(setup.version_id, 60, world.users["commissie_a"], uow_factory())
+    assert moved == 1
+    result = result_of(uow_factory, enrolment.id)
+    assert (result.passed, result.cesuur, result.status) == (True, 60, "voorlopig")
+    do(world, uow_factory, inst, "v2_vaststellen_commissie", at=LATER)
+    result = result_of(uow_factory, enrolment.id)
+    assert result.status == "definitief"
+    final = messages_of(uow_factory, inst)[-1]
+    assert (final.body["result"]["pass"], final.body["result"]["consumers"][0]["final"]) == ("passed", True)
+    assert registration(uow_factory, reg_id).status == "behaald"
+
+
+def test_r38_variant_2_with_a_known_cesuur_goes_straight_to_establishing(world, uow_factory):
+    setup = make_exam(world, uow_factory, assessment_variant="2", cesuur=70)
+    reg_id, inst, enrolment = _taken(world, uow_factory, setup)
+    do(world, uow_factory, inst, "v2_resultaat_invoeren", {"score": 62}, at=AFTER)
+    deliver_pending(uow_factory, inst)
+    do(world, uow_factory, inst, "v2_vaststellen_commissie", at=AFTER)
+    assert result_of(uow_factory, enrolment.id).passed is False
+    # Not passed with an attempt left: back to enrolment.
+    the_task(uow_factory, inst, "inschrijven_bureau")
+
+
+def test_r38_the_cesuur_is_set_once(world, uow_factory):
+    setup = make_exam(world, uow_factory, assessment_variant="2", cesuur=None)
+    registrations.set_cesuur(setup.version_id, 60, world.users["bureau_a"], uow_factory())
+    with pytest.raises(Conflict, match="al vastgesteld"):
+        registrations.set_cesuur(setup.version_id, 50, world.users["commissie_a"], uow_factory())
+    with pytest.raises(ValidationFailed):
+        registrations.set_cesuur(setup.version_id, -1, world.users["commissie_a"], uow_factory())
+    with pytest.raises(Forbidden):
+        registrations.set_cesuur(setup.version_id, 50, world.users["student_a"], uow_factory())
+
+
+def test_r33_under_a_recorded_mandate_the_examenbureau_establishes(world, uow_factory):
+    setup = make_exam(world, uow_factory, assessment_variant="1", cesuur=55)
+    with pytest.raises(Forbidden):
+        registrations.grant_mandate(world.schools["a"], world.users["bureau_a"], "", uow_factory())
+    mandate_id = registrations.grant_mandate(world.schools["a"], world.users["commissie_a"],
+                                             "Besluit examencommissie 12-01-2027", uow_factory())
+    reg_id, inst, enrolment = _taken(world, uow_factory, setup)
+    do(world, uow_factory, inst, "v1_resultaat_invoeren", {"score": 90}, at=AFTER)
+    deliver_pending(uow_factory, inst)
+    do(world, uow_factory, inst, "v1_uitwisseling_controleren", at=AFTER)
+    do(world, uow_factory, inst, "v1_vaststellen_bureau", at=AFTER)
+    result = result_of(uow_factory, enrolment.id)
+    assert (result.status, result.established_role, result.mandate_id) == ("definitief", "examenbureau", mandate_id)
+    with uow_factory() as uow:
+        summaries = [e.summary for e in uow.session.scalars(
+            select(AuditEvent).where(AuditEvent.instance_id == inst).order_by(AuditEvent.seq))]
+    assert any("onder mandaat van de examencommissie" in s for s in summaries)
+
+
+def test_r33_without_a_mandate_the_examencommissie_establishes(world, uow_factory):
+    setup = make_exam(world, uow_factory)
+    registrations.grant_mandate(world.schools["a"], world.users["commissie_a"], "", uow_factory())
+    registrations.revoke_mandate(world.schools["a"], world.users["commissie_a"], uow_factory())
+    reg_id, inst, enrolment = _taken(world, uow_factory, setup)
+    do(world, uow_factory, inst, "v1_resultaat_invoeren", {"score": 90}, at=AFTER)
+    deliver_pending(uow_factory, inst)
+    do(world, uow_factory, inst, "v1_uitwisseling_controleren", at=AFTER)
+    task = the_task(uow_factory, inst, "v1_vaststellen_commissie")
+    assert task.lane_role == "examencommissie"
+
+
+def test_the_assessor_may_not_establish_his_own_result(world, uow_factory):
+    accounts.grant_role(world.users["rocbeoordelaar_a"], world.schools["a"], "examencommissie", uow_factory())
+    setup = make_exam(world, uow_factory)
+    reg_id, inst, enrolment = _taken(world, uow_factory, setup)
+    do(world, uow_factory, inst, "v1_resultaat_invoeren", {"score": 90}, at=AFTER)
+    deliver_pending(uow_factory, inst)
+    do(world, uow_factory, inst, "v1_uitwisseling_controleren", at=AFTER)
+    before = snapshot(uow_factory, inst)
+    with pytest.raises(Forbidden, match="beoordeeld"):
+        do(world, uow_factory, inst, "v1_vaststellen_commissie", at=AFTER, who="rocbeoordelaar_a")
+    assert snapshot(uow_factory, inst) == before
+
+
+def test_r40_a_result_is_linked_to_the_version_its_model_and_cesuur(world, uow_factory):
+    model = {"werkprocessen": [{"code": "W1", "title": "Lezen", "rule": "all",
+                                "criteria": [{"id": "c1", "text": "Begrijpt de tekst", "crucial": True}]}]}
+    exam_id = enr.create_exam(world.schools["a"], "NED-3F", "Nederlands 3F", "25655", world.users["bureau_a"],
+                              uow_factory(), teacher_id=world.users["begeleider_a"],
+                              assessor_id=world.users["rocbeoordelaar_a"])
+    version_id = enr.add_version(exam_id, world.users["bureau_a"], uow_factory(), cesuur=58, assessment_model=model)
+    enr.establish_version(version_id, world.users["commissie_a"], uow_factory())
+    moment_id = plan(world, uow_factory, version_id)
+    setup = type("S", (), {"exam_id": exam_id, "version_id": version_id, "moment_id": moment_id})()
+    reg_id, inst, enrolment = _taken(world, uow_factory, setup)
+    do(world, uow_factory, inst, "v1_resultaat_invoeren", {"score": 58}, at=AFTER)
+    result = result_of(uow_factory, enrolment.id)
+    assert (result.exam_version_id, result.cesuur, result.assessment_model, result.passed) == \
+        (version_id, 58, model, True)
+
+
+def test_r48_the_5_and_2_working_day_deadlines_are_visible_to_the_committee(world, uow_factory, scheduler_at):
+    setup = make_exam(world, uow_factory)
+    reg_id, inst, enrolment = _taken(world, uow_factory, setup)
+    with uow_factory() as uow:
+        [window] = uow.session.scalars(select(Deadline).where(Deadline.instance_id == inst)).all()
+        # Monday 25 January 2027, 10:00 Amsterdam + 5 working days.
+        assert (window.kind, to_amsterdam(window.due_at).date().isoformat()) == ("beoordeling", "2027-02-01")
+    scheduler_at(datetime(2027, 2, 2, 9, 0, tzinfo=UTC))
+    with uow_factory() as uow:
+        [window] = uow.session.scalars(select(Deadline).where(Deadline.instance_id == inst)).all()
+        assert window.overdue_at is not None and window.closed_at is None
+        warnings = uow.session.scalars(select(ExamWarning.code).where(ExamWarning.instance_id == inst)).all()
+        assert warnings == ["beoordeling_te_laat"]
+    do(world, uow_factory, inst, "v1_resultaat_invoeren", {"score": 90}, at=datetime(2027, 2, 2, 10, 0, tzinfo=UTC))
+    with uow_factory() as uow:
+        kinds = {d.kind: d for d in uow.session.scalars(select(Deadline).where(Deadline.instance_id == inst))}
+        assert kinds["beoordeling"].closed_at is not None
+        assert kinds["uitwisseling"].closed_at is None and kinds["uitwisseling"].overdue_at is None
