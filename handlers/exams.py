@@ -125,3 +125,11 @@ def close_registration(data: dict, ctx: HandlerContext) -> dict:
     """The exam leaves the student's list of open exams: passed, or no attempt left (R41, R45)."""
     _exam(ctx).close_registration(data.get("behaald") is True)
     return {}
+
+
+@service_handler("decide_exam_version")
+def decide_exam_version(data: dict, ctx: HandlerContext) -> dict:
+    """R35: the examencommissie's approval of a version outside the exam bank establishes it."""
+    approved = data.get("besluit") == "goedgekeurd"
+    _exam(ctx).decide_version(int(data["examenversie"]), approved, data.get("toelichting", ""))
+    return {"versie_goedgekeurd": approved}

@@ -94,18 +94,26 @@ def create_exam(school_id: int, code: str, title: str, crebo: str, actor_id: int
 
 def add_version(exam_id: int, actor_id: int, uow: UnitOfWork, in_bank: bool = True, cesuur: int | None = None,
                 assessment_model: dict | None = None) -> int:
-    """Adds a new, not yet established version of an exam (R35, R40). Returns its id."""
+    """Adds a new, not yet established version of an exam (R35, R40). Returns its id. A version outside
+    the exam bank starts the committee's approval task (``bpmn/versie_goedkeuren.bpmn``)."""
     with uow:
         s = uow.session
         exam = s.get(Exam, exam_id)
         if exam is None:
             raise NotFound("Onbekend examen.")
-        policy.require_role(s, _actor(s, actor_id), exam.school_id, ("examenbureau", "examencommissie"),
-                            "een examenversie toevoegen")
+        actor = _actor(s, actor_id)
+        role = policy.require_role(s, actor, exam.school_id, ("examenbureau", "examencommissie"),
+                                   "een examenversie toevoegen")
         last = s.scalar(select(func.max(ExamVersion.version)).where(ExamVersion.exam_id == exam_id))
         v = ExamVersion(exam_id=exam_id, version=(last or 0) + 1, established=False, in_bank=in_bank,
                         cesuur=cesuur, assessment_model=assessment_model)
         s.add(v)
+        s.flush()
+        if not in_bank:
+            # R35: the committee's approval, as a task in its inbox (imported here: it runs the engine).
+            from processes.registrations import start_version_approval
+
+            start_version_approval(s, v, exam, actor, role, utcnow())
         uow.commit()
         return v.id
 
@@ -122,6 +130,9 @@ def establish_version(version_id: int, actor_id: int, uow: UnitOfWork) -> None:
                             "een examenversie vaststellen")
         if v.established:
             raise Conflict("Deze examenversie is al vastgesteld.")
+        if not v.in_bank:
+            raise Conflict("Deze versie staat niet in de examenbank: de examencommissie keurt haar goed met de "
+                           "taak 'Examenversie goedkeuren' (R35).")
         v.established = True
         log.info("exam version %s of exam %s established by user %s", v.id, exam.id, actor_id)
         uow.commit()

@@ -38,6 +38,8 @@ from processes.models import (
 
 # The process whose instances are registrations; ``runner`` gives them this context.
 REGISTRATION_PROCESS = "aanmelden"
+# The committee's approval of an exam version outside the exam bank (R35).
+VERSION_APPROVAL_PROCESS = "versie_goedkeuren"
 ENROLMENT_VARIANTS = {"handmatig": "Handmatig door het examenbureau", "zelf": "Zelf inschrijven door de student",
                       "automatisch": "Automatisch"}
 ASSESSMENT_VARIANTS = {1: "Variant 1: uitwisseling gecontroleerd, dan vaststellen",
@@ -303,3 +305,19 @@ class RegistrationContext(ExamContext):
 def active_mandate(session, school_id: int) -> Mandate | None:
     return session.scalar(select(Mandate).where(Mandate.school_id == school_id, Mandate.revoked_at.is_(None))
                           .order_by(Mandate.id.desc()).limit(1))
+
+
+class VersionApprovalContext(ExamContext):
+    """ExamContext for the approval of an exam version that is not in the exam bank (R35)."""
+
+    def decide_version(self, version_id: int, approved: bool, note: str) -> None:
+        version = self.session.get(ExamVersion, version_id)
+        exam = self.session.get(Exam, version.exam_id) if version else None
+        if exam is None or exam.school_id != self.instance.school_id:
+            raise RuntimeError(f"approval {self.instance.id} names an unknown exam version {version_id}")
+        if approved:
+            version.established = True
+        self.audit("exam_version_decided",
+                   f"Versie {version.version} van {exam.code} " + ("goedgekeurd en vastgesteld" if approved
+                                                                   else "afgewezen") + " (R35)",
+                   details={"version": version.id, "approved": approved, "toelichting": note})

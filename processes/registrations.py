@@ -40,7 +40,7 @@ from processes.models import (
     User,
     utcnow,
 )
-from processes.registration_context import REGISTRATION_PROCESS, active_mandate
+from processes.registration_context import REGISTRATION_PROCESS, VERSION_APPROVAL_PROCESS, active_mandate
 from processes.runner import _claim, _ctx_factory, _run_step, _store_state, exam_context, sync_index
 from processes.versions import latest_version_id, loaded_version
 
@@ -143,6 +143,32 @@ def _register(s: Session, exam: Exam, student: Student, actor: User | None, role
         now=now,
     )
     return reg
+
+
+def start_version_approval(s: Session, version: ExamVersion, exam: Exam, actor: User, role: str,
+                           now: datetime) -> ProcessInstance:
+    """R35: a version outside the exam bank reaches the examencommissie's inbox as a task; approving it
+    establishes it. Runs in the caller's transaction."""
+    school = s.get(School, exam.school_id)
+    pv = loaded_version(s, latest_version_id(s, VERSION_APPROVAL_PROCESS))
+    inst = ProcessInstance(version_id=pv.id, school_id=exam.school_id, student_id=None,
+                           title=f"Goedkeuring {exam.code} versie {version.version}", status="running", revision=1,
+                           started_by_id=actor.id, started_at=now, updated_at=now)
+    s.add(inst)
+    s.flush()
+    ctx = exam_context(s, inst, pv, actor, role, now)
+    engine = default_engine()
+    wf = engine.new_workflow(pv.key, pv.spec_json)
+    engine.set_start_data(wf, {"examenversie": version.id})
+    with use_school_calendar(school.settings or {}):
+        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, ctx)), "Goedkeuring aanvragen")
+    inst.state = engine.dump(wf)
+    sync_index(s, inst, wf, now, people={}, had_timers=False)
+    audit.append_event(s, inst, actor_id=actor.id, actor_name=actor.name, role=role, action="instance_started",
+                       summary=f"Versie {version.version} van {exam.code} staat niet in de examenbank: "
+                               "goedkeuring gevraagd aan de examencommissie (R35)",
+                       data={"process_id": VERSION_APPROVAL_PROCESS, "exam_version": version.id}, now=now)
+    return inst
 
 
 @dataclass

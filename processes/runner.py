@@ -47,7 +47,12 @@ from processes.models import (
     User,
     utcnow,
 )
-from processes.registration_context import REGISTRATION_PROCESS, RegistrationContext
+from processes.registration_context import (
+    REGISTRATION_PROCESS,
+    VERSION_APPROVAL_PROCESS,
+    RegistrationContext,
+    VersionApprovalContext,
+)
 from processes.versions import LoadedVersion, latest_version_id, loaded_version
 
 log = logging.getLogger(__name__)
@@ -274,6 +279,8 @@ def exam_context(s: Session, inst: ProcessInstance, version: LoadedVersion, acto
     """The services the instance's handlers get: a PvB's, or a registration's (exams at moments)."""
     if version.process_id == REGISTRATION_PROCESS:
         return RegistrationContext(s, inst, actor, role, now)
+    if version.process_id == VERSION_APPROVAL_PROCESS:
+        return VersionApprovalContext(s, inst, actor, role, now)
     return ExamContext(s, inst, actor, role, now, start_follow_up_fn=_start_follow_up)
 
 

@@ -177,7 +177,7 @@ def test_r35_an_unestablished_version_is_neither_planned_nor_enrolled(world, uow
 
 
 def test_r35_only_the_examencommissie_establishes(world, uow_factory, bank):
-    draft = enr.add_version(bank.exam_id, world.users["bureau_a"], uow_factory(), in_bank=False)
+    draft = enr.add_version(bank.exam_id, world.users["bureau_a"], uow_factory())
     with pytest.raises(Forbidden):
         enr.establish_version(draft, world.users["bureau_a"], uow_factory())
     enr.establish_version(draft, world.users["commissie_a"], uow_factory())

@@ -13,7 +13,7 @@ from handlers.clock import use_clock
 from processes import accounts, queries, registrations
 from processes import enrolment as enr
 from processes.errors import BadRequest, Conflict, Forbidden, ValidationFailed
-from processes.models import AuditEvent, Deadline, ExamWarning, ProcesVerbaal
+from processes.models import AuditEvent, Deadline, ExamVersion, ExamWarning, HumanTask, ProcesVerbaal
 from scheduler import sweep_once
 from tests.support.moments import (
     AFTER,
@@ -427,3 +427,42 @@ def test_r48_the_5_and_2_working_day_deadlines_are_visible_to_the_committee(worl
         kinds = {d.kind: d for d in uow.session.scalars(select(Deadline).where(Deadline.instance_id == inst))}
         assert kinds["beoordeling"].closed_at is not None
         assert kinds["uitwisseling"].closed_at is None and kinds["uitwisseling"].overdue_at is None
+
+
+# --------------------------------------------------------------------------- exam versions (R35)
+
+
+def test_r35_a_version_outside_the_bank_is_approved_by_the_committee_as_a_task(world, uow_factory):
+    exam_id = enr.create_exam(world.schools["a"], "ENG-B1", "Engels B1", "25655", world.users["bureau_a"],
+                              uow_factory())
+    version_id = enr.add_version(exam_id, world.users["bureau_a"], uow_factory(), in_bank=False, cesuur=55)
+    with pytest.raises(Conflict, match="Examenversie goedkeuren"):
+        enr.establish_version(version_id, world.users["commissie_a"], uow_factory())
+    with pytest.raises(BadRequest, match="niet vastgesteld"):
+        plan(world, uow_factory, version_id)
+    with uow_factory() as uow:
+        task = uow.session.scalar(select(HumanTask).where(HumanTask.element_id == "examenversie_goedkeuren",
+                                                          HumanTask.status == "open"))
+        assert (task.lane_role, task.school_id, task.assignee_id) == ("examencommissie", world.schools["a"], None)
+        inst = task.instance_id
+    with pytest.raises(Forbidden):
+        do(world, uow_factory, inst, "examenversie_goedkeuren", {"besluit": "goedgekeurd"}, who="bureau_a")
+    do(world, uow_factory, inst, "examenversie_goedkeuren", {"besluit": "goedgekeurd"}, who="commissie_a")
+    with uow_factory() as uow:
+        assert uow.session.get(ExamVersion, version_id).established is True
+    assert plan(world, uow_factory, version_id)
+
+
+def test_r35_a_refused_version_stays_unestablished(world, uow_factory):
+    exam_id = enr.create_exam(world.schools["a"], "ENG-B1", "Engels B1", "25655", world.users["bureau_a"],
+                              uow_factory())
+    version_id = enr.add_version(exam_id, world.users["bureau_a"], uow_factory(), in_bank=False)
+    with uow_factory() as uow:
+        inst = uow.session.scalar(select(HumanTask.instance_id).where(
+            HumanTask.element_id == "examenversie_goedkeuren"))
+    with pytest.raises(ValidationFailed):
+        do(world, uow_factory, inst, "examenversie_goedkeuren", {"besluit": "afgewezen"}, who="commissie_a")
+    do(world, uow_factory, inst, "examenversie_goedkeuren", {"besluit": "afgewezen", "toelichting": "Verouderd."},
+       who="commissie_a")
+    with uow_factory() as uow:
+        assert uow.session.get(ExamVersion, version_id).established is False

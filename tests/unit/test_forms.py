@@ -54,6 +54,7 @@ SHIPPED_KEYS = {
     "resultaat_invoeren",
     "uitwisseling_controleren",
     "resultaat_vaststellen",
+    "examenversie_goedkeuren",
 }
 MODEL = {
     "werkprocessen": [
