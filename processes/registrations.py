@@ -101,26 +101,27 @@ def register_student(exam_id: int, student_id: int, actor_id: int | None, uow: U
                                                       ExamRegistration.student_id == student.id)):
             raise Conflict(f"Deze student staat al geregistreerd voor {exam.code}.")
         now = utcnow()
-        reg = _register(s, exam, student, actor, role, now, school_year or school_year_of(now))
+        reg = _register(s, exam, student.id, student.user_id, actor, role, now, school_year or school_year_of(now))
         uow.commit()
         return reg.id
 
 
-def _register(s: Session, exam: Exam, student: Student, actor: User | None, role: str, now: datetime,
-              school_year: str, version_id: int | None = None, school: School | None = None) -> ExamRegistration:
+def _register(s: Session, exam: Exam, student_id: int, student_user_id: int, actor: User | None, role: str,
+              now: datetime, school_year: str, version_id: int | None = None,
+              school: School | None = None) -> ExamRegistration:
     school = school or s.get(School, exam.school_id)
     version = loaded_version(s, version_id or latest_version_id(s, REGISTRATION_PROCESS))
     inst = ProcessInstance(
-        version_id=version.id, school_id=exam.school_id, student_id=student.id,
+        version_id=version.id, school_id=exam.school_id, student_id=student_id,
         title=f"{exam.code} {exam.title}", status="running", revision=1,
         started_by_id=actor.id if actor else None, started_at=now, updated_at=now,
     )
     s.add(inst)
     s.flush()
-    reg = ExamRegistration(school_id=exam.school_id, exam_id=exam.id, student_id=student.id, instance_id=inst.id,
+    reg = ExamRegistration(school_id=exam.school_id, exam_id=exam.id, student_id=student_id, instance_id=inst.id,
                            school_year=school_year, status="open", extra_attempts=0, created_at=now)
     s.add(reg)
-    people = {"student": student.user_id}
+    people = {"student": student_user_id}
     if exam.teacher_id:
         people["roc_begeleider"] = exam.teacher_id
     if exam.assessor_id:
@@ -139,7 +140,7 @@ def _register(s: Session, exam: Exam, student: Student, actor: User | None, role
         s, inst, actor_id=actor.id if actor else None, actor_name=actor.name if actor else "Examenflow", role=role,
         action="instance_started", summary=f"Geregistreerd voor {exam.code} in schooljaar {school_year} (R41)",
         data={"process_id": REGISTRATION_PROCESS, "version": version.version, "exam": exam.id,
-              "student_id": student.id, "school_year": school_year},
+              "student_id": student_id, "school_year": school_year},
         now=now,
     )
     return reg
@@ -200,25 +201,25 @@ def register_cohort(school_id: int, actor_id: int | None, uow: UnitOfWork, *, co
         if crebo:
             exams_q = exams_q.where(Exam.crebo == crebo)
         exams = list(s.scalars(exams_q.order_by(Exam.id)))
-        students_q = select(Student).where(Student.school_id == school_id)
+        students_q = (select(Student.id, Student.user_id, Student.crebo, Student.cohort)
+                      .join(User, User.id == Student.user_id)
+                      .where(Student.school_id == school_id, User.active.is_(True)))
         if cohort:
             students_q = students_q.where(Student.cohort == cohort)
-        students = list(s.scalars(students_q.order_by(Student.id)))
+        students = s.execute(students_q.order_by(Student.id)).all()
         outcome.exams, outcome.students = len(exams), len(students)
         existing = set(s.execute(select(ExamRegistration.exam_id, ExamRegistration.student_id)
                                  .where(ExamRegistration.school_id == school_id)).tuples())
-        version_id = latest_version_id(s, REGISTRATION_PROCESS)
+        version_id = latest_version_id(s, REGISTRATION_PROCESS) if exams and students else None
         pending = 0
         for exam in exams:
             for student in students:
                 if student.crebo != exam.crebo or (exam.cohort and student.cohort != exam.cohort):
                     continue
-                if not student.user.active:
-                    continue
                 if (exam.id, student.id) in existing:
                     outcome.already += 1
                     continue
-                _register(s, exam, student, actor, role, utcnow(), year, version_id, school)
+                _register(s, exam, student.id, student.user_id, actor, role, utcnow(), year, version_id, school)
                 outcome.created += 1
                 pending += 1
                 if pending >= batch_size:
@@ -260,6 +261,34 @@ def carry_over(school_id: int, from_year: str, actor_id: int | None, uow: UnitOf
             moved += 1
         uow.commit()
     return moved
+
+
+def carry_over_due(uow_factory, now: datetime | None = None) -> int:
+    """R41 in the scheduler: on the first day of a school year every school's open exams of earlier
+    years move to the new one. Returns how many moved."""
+    current = school_year_of(now or utcnow())
+    with uow_factory() as uow:
+        due = uow.session.execute(
+            select(ExamRegistration.school_id, ExamRegistration.school_year).distinct()
+            .where(ExamRegistration.status == "open", ExamRegistration.school_year < current)
+        ).all()
+    moved = 0
+    for school_id, year in sorted(due):
+        while year < current:
+            moved += carry_over(school_id, year, None, uow_factory())
+            year = next_school_year(year)
+    return moved
+
+
+def register_all_schools(uow_factory) -> int:
+    """R41 in the scheduler: every school's students for the exams of their programme. Returns how many
+    registrations were made."""
+    with uow_factory() as uow:
+        school_ids = uow.session.scalars(select(School.id).order_by(School.id)).all()
+    created = 0
+    for school_id in school_ids:
+        created += register_cohort(school_id, None, uow_factory()).created
+    return created
 
 
 # --------------------------------------------------------------------------- moving a process on

@@ -3,6 +3,10 @@
 Each sweep fires the due timers and delivers the due outbox messages. APScheduler 3 keeps no job
 store shared between processes, so every scheduler process sweeps on its own, every second; several
 can run at once on PostgreSQL (a due timer's row is locked by the transaction that fires it).
+
+Once a day (and at start) the daily round registers students for the exams of their programme and
+moves untaken exams to a new school year (R41); both are idempotent, so two schedulers doing it
+is harmless.
 """
 
 from __future__ import annotations
@@ -35,6 +39,21 @@ def sweep_once(uow_factory: Callable[[], UnitOfWork], session_factory, now: date
     return SweepReport(timers, delivered)
 
 
+@dataclass
+class DailyReport:
+    registered: int
+    carried_over: int
+
+
+def daily_once(uow_factory: Callable[[], UnitOfWork], now: datetime | None = None) -> DailyReport:
+    """The daily round as if at ``now``: automatic registration and carrying over (R41)."""
+    from processes.registrations import carry_over_due, register_all_schools
+
+    at = now or clock.now()
+    carried = carry_over_due(uow_factory, at)
+    return DailyReport(register_all_schools(uow_factory), carried)
+
+
 def _deliver(session_factory, at: datetime) -> int:
     from processes.exchange import deliver_due_messages
     from processes.runner import record_delivery
@@ -54,8 +73,19 @@ def run_forever(uow_factory: Callable[[], UnitOfWork], session_factory, seconds:
             log.info("sweep: %s timers fired, %s failed, %s messages delivered",
                      report.timers.fired, report.timers.failed, report.delivered)
 
+    def daily() -> None:
+        try:
+            report = daily_once(uow_factory)
+        except Exception:
+            log.exception("daily round failed; it runs again tomorrow")
+            return
+        log.info("daily: %s registrations made, %s exams carried over", report.registered, report.carried_over)
+
     scheduler.add_job(job, "interval", seconds=seconds, max_instances=1, coalesce=True, id="sweep",
                       next_run_time=clock.now())
+    scheduler.add_job(daily, "cron", hour=2, minute=0, timezone="Europe/Amsterdam", max_instances=1,
+                      coalesce=True, id="daily")
+    scheduler.add_job(daily, "date", run_date=clock.now(), id="daily_at_start")
     log.info("scheduler started: sweeping every %ss", seconds)
     try:
         scheduler.start()

@@ -9,7 +9,7 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 
 import forms as formlib
-from processes import accounts, audit
+from processes import accounts, audit, registrations
 from processes.errors import ExamflowError
 from processes.schema import upgrade_database
 from processes.versions import called_files_for, deploy_process, deploy_shipped
@@ -22,7 +22,8 @@ def cli() -> None:
 
 
 def _fail(exc: ExamflowError) -> None:
-    click.echo(f"Fout: {exc.message}", err=True)
+    details = [m for messages in getattr(exc, "errors", {}).values() for m in messages]
+    click.echo(f"Fout: {' '.join(details) if details else exc.message}", err=True)
     sys.exit(1)
 
 
@@ -192,6 +193,41 @@ def student_create(email: str, school_code: str, student_number: str, cohort: st
 
 
 @cli.group()
+def exam() -> None:
+    """Examens op examenmomenten: registreren en doorschuiven (R41)."""
+
+
+@exam.command("register-cohort")
+@click.argument("school_code")
+@click.option("--cohort", help="Alleen studenten van dit cohort (startjaar kwalificatiedossier).")
+@click.option("--crebo", help="Alleen examens van deze opleiding.")
+@click.option("--school-year", help="Schooljaar, bv. 2026-2027 (standaard het huidige).")
+@with_appcontext
+def exam_register_cohort(school_code: str, cohort: str | None, crebo: str | None, school_year: str | None) -> None:
+    """Registreert studenten automatisch voor de examens van hun opleiding en cohort (R41)."""
+    try:
+        outcome = registrations.register_cohort(accounts.school_id_by_code(school_code, uow()), None, uow(),
+                                                cohort=cohort, crebo=crebo, school_year=school_year)
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"{outcome.created} registraties aangemaakt, {outcome.already} bestonden al "
+               f"({outcome.students} studenten, {outcome.exams} examens).")
+
+
+@exam.command("carry-over")
+@click.argument("school_code")
+@click.option("--from", "from_year", required=True, help="Het afgelopen schooljaar, bv. 2025-2026.")
+@with_appcontext
+def exam_carry_over(school_code: str, from_year: str) -> None:
+    """Schuift niet afgeronde examens door naar het volgende schooljaar (R41)."""
+    try:
+        moved = registrations.carry_over(accounts.school_id_by_code(school_code, uow()), from_year, None, uow())
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"{moved} examens doorgeschoven naar {registrations.next_school_year(from_year)}.")
+
+
+@cli.group()
 def token() -> None:
     """API-tokens."""
 
@@ -242,14 +278,15 @@ def audit_verify() -> None:
 
 @cli.command("scheduler")
 @click.option("--once", is_flag=True, help="Eén ronde en dan stoppen.")
+@click.option("--daily", is_flag=True, help="Met --once: de dagelijkse ronde (registreren en doorschuiven, R41).")
 @click.option("--now", "now_text", help="Doe alsof het nu dit moment is (ISO 8601 met tijdzone).")
 @with_appcontext
-def scheduler_command(once: bool, now_text: str | None) -> None:
+def scheduler_command(once: bool, daily: bool, now_text: str | None) -> None:
     """Vuurt verlopen termijnen af en levert berichten af; draait los van de webserver."""
     import logging
     from datetime import datetime
 
-    from scheduler import run_forever, sweep_once
+    from scheduler import daily_once, run_forever, sweep_once
 
     now = None
     if now_text:
@@ -265,6 +302,17 @@ def scheduler_command(once: bool, now_text: str | None) -> None:
             click.echo("Fout: --now hoort bij --once.", err=True)
             sys.exit(2)
     svc = services()
+    if daily and not once:
+        click.echo("Fout: --daily hoort bij --once.", err=True)
+        sys.exit(2)
+    if daily:
+        try:
+            daily_report = daily_once(svc.uow, now)
+        except ExamflowError as exc:
+            _fail(exc)
+        click.echo(f"{daily_report.registered} registraties aangemaakt, {daily_report.carried_over} examens "
+                   "doorgeschoven.")
+        return
     if once:
         report = sweep_once(svc.uow, svc.session_factory, now)
         click.echo(f"{report.timers.fired} termijnen afgevuurd, {report.timers.failed} mislukt "

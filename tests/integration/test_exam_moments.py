@@ -13,8 +13,17 @@ from handlers.clock import use_clock
 from processes import accounts, queries, registrations
 from processes import enrolment as enr
 from processes.errors import BadRequest, Conflict, Forbidden, ValidationFailed
-from processes.models import AuditEvent, Deadline, ExamVersion, ExamWarning, HumanTask, ProcesVerbaal
-from scheduler import sweep_once
+from processes.models import (
+    AuditEvent,
+    Deadline,
+    ExamRegistration,
+    ExamVersion,
+    ExamWarning,
+    HumanTask,
+    ProcesVerbaal,
+)
+from scheduler import daily_once, sweep_once
+from tests.conftest import run_cli
 from tests.support.moments import (
     AFTER,
     CLOSES,
@@ -466,3 +475,76 @@ def test_r35_a_refused_version_stays_unestablished(world, uow_factory):
        who="commissie_a")
     with uow_factory() as uow:
         assert uow.session.get(ExamVersion, version_id).established is False
+
+
+# --------------------------------------------------------------------------- automatic registration (R41)
+
+
+def test_r41_a_cohort_is_registered_for_the_exams_of_its_programme_once(world, uow_factory):
+    setup = make_exam(world, uow_factory)
+    other = enr.create_exam(world.schools["a"], "ZORG-1", "Zorg", "99999", world.users["bureau_a"], uow_factory())
+    only_2023 = enr.create_exam(world.schools["a"], "NED-OUD", "Nederlands (oud)", "25655", world.users["bureau_a"],
+                                uow_factory(), cohort="2023")
+    with use_clock(NOW):
+        first = registrations.register_cohort(world.schools["a"], world.users["bureau_a"], uow_factory())
+        again = registrations.register_cohort(world.schools["a"], None, uow_factory())
+    # Both students of school a (crebo 25655, cohort 2024): NED-2F only.
+    assert (first.created, first.already, again.created, again.already) == (2, 0, 0, 2)
+    with uow_factory() as uow:
+        rows = uow.session.execute(select(ExamRegistration.exam_id, ExamRegistration.student_id,
+                                          ExamRegistration.school_year)).all()
+        tasks = uow.session.scalars(select(HumanTask.assignee_id).where(HumanTask.element_id == "go_geven")).all()
+    assert {r.exam_id for r in rows} == {setup.exam_id} and other not in {r.exam_id for r in rows}
+    assert only_2023 not in {r.exam_id for r in rows}
+    assert {r.school_year for r in rows} == {"2026-2027"}
+    assert tasks == [world.users["begeleider_a"]] * 2
+    with pytest.raises(Forbidden):
+        registrations.register_cohort(world.schools["a"], world.users["student_a"], uow_factory())
+
+
+def test_r41_untaken_exams_move_to_the_next_school_year_in_the_audit_trail(world, uow_factory):
+    setup = make_exam(world, uow_factory)
+    reg_open, inst = register(world, uow_factory, setup)
+    reg_done, _ = register(world, uow_factory, setup, student="student_a2")
+    with uow_factory() as uow:
+        uow.session.get(ExamRegistration, reg_done).status = "behaald"
+        uow.commit()
+    with use_clock(datetime(2027, 8, 1, 3, 0, tzinfo=UTC)):
+        report = daily_once(uow_factory)
+    assert report.carried_over == 1
+    assert registration(uow_factory, reg_open).school_year == "2027-2028"
+    assert registration(uow_factory, reg_done).school_year == "2026-2027"
+    with uow_factory() as uow:
+        last = uow.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == inst)
+                                   .order_by(AuditEvent.seq.desc())).first()
+        assert (last.action, last.role) == ("registration_carried_over", "systeem")
+        assert "doorgeschoven naar 2027-2028" in last.summary
+    # The untaken exam keeps its process: the Go is still waiting.
+    the_task(uow_factory, inst, "go_geven")
+
+
+def test_r41_register_and_carry_over_from_the_cli(app, world, uow_factory):
+    make_exam(world, uow_factory)
+    result = run_cli(app, "exam", "register-cohort", "roc-a", "--cohort", "2024", "--school-year", "2026-2027")
+    assert result.exit_code == 0, result.output
+    assert "2 registraties aangemaakt" in result.output
+    result = run_cli(app, "exam", "carry-over", "roc-a", "--from", "2026-2027")
+    assert result.exit_code == 0 and "2 examens doorgeschoven naar 2027-2028" in result.output
+    result = run_cli(app, "exam", "carry-over", "roc-a", "--from", "2026")
+    assert result.exit_code == 1 and "geen schooljaar" in result.output
+    result = run_cli(app, "scheduler", "--once", "--daily", "--now", "2027-08-01T03:00+02:00")
+    assert result.exit_code == 0 and "0 registraties aangemaakt" in result.output
+
+
+def test_r37_accommodations_travel_with_the_enrolment_to_every_attempt(world, uow_factory):
+    setup = make_exam(world, uow_factory)
+    reg_id, inst = register(world, uow_factory, setup)
+    do(world, uow_factory, inst, "go_geven")
+    do(world, uow_factory, inst, "inschrijven_bureau",
+       {"moment": setup.moment_id, "extra_tijd": True, "voorleessoftware": True, "spellingcontrole": False})
+    [enrolment] = enrolments_of(uow_factory, reg_id)
+    assert enrolment.accommodations == ["extra_tijd", "voorleessoftware"]
+    with uow_factory() as uow:
+        enrolled = uow.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == inst,
+                                                                AuditEvent.action == "student_enrolled")).one()
+        assert "faciliteiten: extra_tijd, voorleessoftware" in enrolled.summary
