@@ -295,3 +295,40 @@ def test_r44_threads_race_for_the_last_ten_seats(db_url, world, uow_factory, ban
     engine.dispose()
     assert len(outcomes) == racers
     _assert_outcome(uow_factory, moment_id, outcomes)
+
+
+def test_r45_one_student_enrolling_at_several_moments_at_once_uses_one_attempt(db_url, world, uow_factory, bank):
+    """The last attempt cannot be taken twice: enrolments of one student for one exam wait for each
+    other (the Go row is locked first), whatever moment each one names."""
+    from processes.db import UnitOfWork, make_engine, make_session_factory
+
+    _set_status(uow_factory, _enrol(world, uow_factory, bank.moment_id), "afgerond")  # one of two attempts used
+    moments = [_moment(world, uow_factory, bank.version_id) for _ in range(6)]
+    engine = make_engine(db_url, pool_size=len(moments), max_overflow=0)
+    factory = make_session_factory(engine)
+    barrier = threading.Barrier(len(moments))
+    outcomes: list = []
+    lock = threading.Lock()
+
+    def run(moment_id: int) -> None:
+        barrier.wait(timeout=60)
+        try:
+            out = (200, enr.enrol_student(moment_id, world.students["student_a"], world.users["student_a"],
+                                          UnitOfWork(factory), now=NOW))
+        except Exception as exc:  # noqa: BLE001
+            out = (getattr(exc, "status", 0), f"{type(exc).__name__}: {exc}")
+        with lock:
+            outcomes.append(out)
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in moments]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    engine.dispose()
+    assert sorted(o[0] for o in outcomes) == [200] + [403] * 5, outcomes
+    assert all("Geen pogingen meer" in o[1] for o in outcomes if o[0] == 403)
+    with uow_factory() as uow:
+        rows = uow.session.scalars(select(Enrolment).where(Enrolment.student_id == world.students["student_a"])).all()
+        assert sorted(r.attempt for r in rows) == [1, 2]
+        assert sum(uow.session.get(ExamMoment, m).enrolled for m in moments) == 1
