@@ -276,6 +276,19 @@ def test_a_person_field_cannot_be_validated_without_choices():
         )
 
 
+def test_a_moment_is_one_of_the_moments_the_system_offers_and_renders_as_a_list():
+    form = shipped("examenmoment_kiezen")
+    moments = {"moment": [{"value": 7, "label": "25-01-2027 10:00, Lokaal 1.01 (3 van 20 plaatsen vrij)"}]}
+    assert validate(form, {"moment": "7", "bevestiging": "on"}, choices=moments)["moment"] == 7
+    assert errors_of(form, {"moment": "8", "bevestiging": "on"}, choices=moments) == \
+        {"moment": ["Kies een van de opties."]}
+    with pytest.raises(ValueError, match="moment"):
+        build_schema(form, choices={})
+    [field] = [f for f in render_description(form, choices=moments) if f["name"] == "moment"]
+    assert field["input_type"] == "select"
+    assert [o["label"] for o in field["options"]] == [moments["moment"][0]["label"]]
+
+
 def test_a_datetime_without_offset_is_read_in_school_time():
     form = parse_form(minimal_form(name="moment", label="Moment", type="datetime"))
     assert validate(form, {"moment": "2025-03-03T10:30"}) == {"moment": "2025-03-03T10:30:00+01:00"}
