@@ -11,10 +11,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from handlers import clock
-from processes import accounts, runner
+from processes import accounts, registrations, runner
+from processes import enrolment as enr
 from processes.assignments import create_assignment
 from processes.db import UnitOfWork
-from processes.models import ExamAssignment, HumanTask, OutboxMessage, School
+from processes.models import ExamAssignment, ExamRegistration, HumanTask, OutboxMessage, School
 from processes.timers import fire_due_timers
 from processes.versions import deploy_shipped
 
@@ -28,7 +29,10 @@ STAFF = [
     ("rocbeoordelaar@demo.nl", "Rianne ROC-beoordelaar", ["roc_beoordelaar"]),
     ("commissie@demo.nl", "Carla Commissie", ["examencommissie"]),
     ("bureau@demo.nl", "Bo Bureau", ["examenbureau"]),
+    ("surveillant@demo.nl", "Sven Surveillant", ["surveillant"]),
 ]
+# Staff whose work is not a task in "Mijn taken" (the surveillant records a proces-verbaal per moment).
+NO_INBOX = {"surveillant@demo.nl"}
 # (e-mail, name, student number, demo login?). Only Sanne logs in; the others are exam subjects.
 STUDENTS = [
     ("student@demo.nl", "Sanne Student", "100001", True),
@@ -148,6 +152,46 @@ def _walk(uow: UnitOfWork, instance_id: int, park_at: str | None, people: dict[s
         runner.complete_task(task_id, actor, _form_data(element_id, people, model, fail), uow)
 
 
+def _exam_moments(uow: UnitOfWork, school_id: int, people: dict[str, int]) -> None:
+    """An exam at exam moments (aanmelden.bpmn): a moment that took place last week, one next month
+    with its self-enrolment period open, and students at each stage."""
+    now = clock.now()
+    bureau, teacher = people["bureau@demo.nl"], people["begeleider@demo.nl"]
+    exam_id = enr.create_exam(school_id, "NED-2F", "Nederlands 2F lezen", "25655", bureau, uow,
+                              teacher_id=teacher, assessor_id=people["rocbeoordelaar@demo.nl"],
+                              enrolment_variant="zelf", assessment_variant="1")
+    version_id = enr.add_version(exam_id, bureau, uow, cesuur=55)
+    enr.establish_version(version_id, people["commissie@demo.nl"], uow)
+    past_start = now - timedelta(days=7)
+    past = enr.plan_moment(version_id, past_start, "Lokaal 2.14", 20, past_start - timedelta(days=21), bureau, uow,
+                           enrol_until=past_start - timedelta(days=2))
+    enr.plan_moment(version_id, now + timedelta(days=30), "Aula", 60, now - timedelta(days=1), bureau, uow,
+                    enrol_until=now + timedelta(days=20))
+    with clock.use_clock(past_start - timedelta(days=14)):
+        registrations.register_cohort(school_id, None, uow)
+    with uow:
+        instances = uow.session.scalars(
+            select(ExamRegistration.instance_id)
+            .where(ExamRegistration.exam_id == exam_id).order_by(ExamRegistration.student_id)).all()
+    # All but the first two students got the Go and enrolled for last week's moment, which was held.
+    for instance_id in instances[2:]:
+        with clock.use_clock(past_start - timedelta(days=14)):
+            _complete(uow, instance_id, "go_geven", teacher, {"bevestiging": True})
+            _complete(uow, instance_id, "examenmoment_kiezen", None, {"moment": past, "bevestiging": True})
+    # The second student has his Go: choosing a moment is his task; the demo student has hers too.
+    for instance_id in instances[:2]:
+        _complete(uow, instance_id, "go_geven", teacher, {"bevestiging": True})
+
+
+def _complete(uow: UnitOfWork, instance_id: int, element_id: str, actor_id: int | None, data: dict) -> None:
+    with uow:
+        task = uow.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                          HumanTask.element_id == element_id,
+                                                          HumanTask.status == "open"))
+        task_id, assignee = task.id, task.assignee_id
+    runner.complete_task(task_id, actor_id or assignee, data, uow)
+
+
 def demo_logins() -> list[str]:
     return [s[0] for s in STAFF] + [s[0] for s in STUDENTS if s[3]]
 
@@ -183,8 +227,9 @@ def prepare_demo(uow: UnitOfWork) -> list[str]:
             result = runner.start_pvb(school_id, student_ids[email], people["begeleider@demo.nl"], uow,
                                       assignment_id=bank[code])
             _walk(uow, result.instance_id, park_at, people, fail)
+    _exam_moments(uow, school_id, people)
     # One sweep now: the exam whose assessment is overdue gets its escalation (as the scheduler would).
     fire_due_timers(lambda: uow, clock.now())
-    lines.append(f"Demo-school 'ROC Demo' met {len(EXAMS)} examens aangemaakt.")
+    lines.append(f"Demo-school 'ROC Demo' met {len(EXAMS)} PvB's en een examen op examenmomenten aangemaakt.")
     lines.append(f"Inloggen met bijvoorbeeld begeleider@demo.nl / {DEMO_PASSWORD}")
     return lines
