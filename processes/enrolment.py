@@ -226,6 +226,11 @@ def enrol_student(moment_id: int, student_id: int, actor_id: int, uow: UnitOfWor
         if not is_self:
             policy.require_role(s, actor, moment.school_id, ("examenbureau",), "deze student inschrijven")
         enrolment = take_seat(s, moment, student, chosen, now, external_id=external_id, by_student=is_self)
+        if enrolment.registration_id is not None:
+            # The student's enrolment process may be waiting for exactly this: let it move on.
+            from processes.registrations import enrolled_outside_the_task
+
+            enrolled_outside_the_task(s, enrolment, actor, "student" if is_self else "examenbureau", now)
         uow.commit()
         log.info("student %s enrolled at moment %s (exam %s, attempt %s, accommodations %s) by user %s",
                  student.id, moment.id, enrolment.exam_id, enrolment.attempt, chosen, actor.id)

@@ -126,7 +126,19 @@ class RegistrationContext(ExamContext):
             "extra_poging_mogelijk": bool(settings.get("extra_poging_aanvragen", True)),
         }
 
+    def open_enrolment(self) -> Enrolment | None:
+        """An enrolment made outside the process (the API, OKE flow 2) that this attempt adopts."""
+        self.session.flush()
+        return self.session.scalar(select(Enrolment).where(Enrolment.registration_id == self.registration().id,
+                                                           Enrolment.status == "ingeschreven")
+                                   .order_by(Enrolment.id.desc()).limit(1))
+
     def enrol(self, moment_id, accommodations: list[str]) -> tuple[int, int]:
+        existing = self.open_enrolment()
+        if existing is not None:
+            self.audit("enrolment_adopted", "Bestaande inschrijving overgenomen (gemaakt buiten deze taak)",
+                       details={"enrolment": existing.id, "moment": existing.moment_id})
+            return existing.id, existing.moment_id
         moment = self.session.get(ExamMoment, int(moment_id)) if moment_id is not None else None
         if moment is None or moment.school_id != self.instance.school_id:
             raise StepRefused("Kies een gepland examenmoment.", field="moment")
@@ -142,6 +154,9 @@ class RegistrationContext(ExamContext):
         return enrolment.id, moment.id
 
     def enrol_automatically(self) -> tuple[int | None, int | None]:
+        existing = self.open_enrolment()
+        if existing is not None:
+            return existing.id, existing.moment_id
         for moment in enrolments.open_moments(self.session, self.registration().exam_id, self.now,
                                               only_open_period=True):
             if moment.enrolled >= moment.capacity:

@@ -41,7 +41,7 @@ from processes.models import (
     utcnow,
 )
 from processes.registration_context import REGISTRATION_PROCESS, VERSION_APPROVAL_PROCESS, active_mandate
-from processes.runner import _claim, _ctx_factory, _run_step, _store_state, exam_context, sync_index
+from processes.runner import _claim, _ctx_factory, _LostRace, _run_step, _store_state, exam_context, sync_index
 from processes.versions import latest_version_id, loaded_version
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,18 @@ def _check_school_year(value: str) -> str:
     if len(parts) != 2 or not all(p.isdigit() and len(p) == 4 for p in parts) or int(parts[1]) != int(parts[0]) + 1:
         raise ValidationFailed({"school_year": [f"'{value}' is geen schooljaar; schrijf het als 2026-2027."]})
     return value
+
+
+def _audit_claimed(s: Session, inst: ProcessInstance, actor: User | None, role: str, action: str, summary: str,
+                   data: dict, now: datetime) -> None:
+    """An audit event on an instance outside an engine step: the revision is claimed first (decision 2),
+    so two writers never fork its hash chain."""
+    try:
+        _claim(s, inst, inst.revision)
+    except _LostRace:
+        raise Conflict("Het examen is intussen door iemand anders gewijzigd. Probeer het opnieuw.") from None
+    audit.append_event(s, inst, actor_id=actor.id if actor else None, actor_name=actor.name if actor else "Examenflow",
+                       role=role, action=action, summary=summary, data=data, now=now)
 
 
 def _actor(s: Session, actor_id: int | None) -> User | None:
@@ -253,11 +265,9 @@ def carry_over(school_id: int, from_year: str, actor_id: int | None, uow: UnitOf
         ).all()
         for reg, inst in rows:
             reg.school_year = to_year
-            audit.append_event(s, inst, actor_id=actor.id if actor else None,
-                               actor_name=actor.name if actor else "Examenflow", role=role,
-                               action="registration_carried_over",
-                               summary=f"Niet afgerond in {from_year}: doorgeschoven naar {to_year} (R41)",
-                               data={"from": from_year, "to": to_year}, now=now)
+            _audit_claimed(s, inst, actor, role, "registration_carried_over",
+                           f"Niet afgerond in {from_year}: doorgeschoven naar {to_year} (R41)",
+                           {"from": from_year, "to": to_year}, now)
             moved += 1
         uow.commit()
     return moved
@@ -315,6 +325,44 @@ def deliver(s: Session, instance_id: int, message: str, payload: dict, now: date
         _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, ctx)), summary)
     status = "completed" if engine.is_completed(wf) else "running"
     _store_state(s, inst, engine.dump(wf), status, now)
+    sync_index(s, inst, wf, now, people=ctx.participants())
+    return True
+
+
+# The user tasks of aanmelden.bpmn at which the process waits for an enrolment.
+ENROLMENT_TASKS = ("inschrijven_bureau", "examenmoment_kiezen")
+
+
+def enrolled_outside_the_task(s: Session, enrolment: Enrolment, actor: User, role: str, now: datetime) -> bool:
+    """An enrolment made outside the process (the API, OKE flow 2) for a student whose process waits at
+    an enrolment task: that task is completed with it, in the caller's transaction, signed by the one who
+    enrolled. Returns False when the process was not waiting for an enrolment (nothing changes)."""
+    instance_id = s.scalar(select(ExamRegistration.instance_id).where(ExamRegistration.id == enrolment.registration_id))
+    task = s.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open",
+                                            HumanTask.element_id.in_(ENROLMENT_TASKS)))
+    if task is None:
+        inst = s.get(ProcessInstance, instance_id)
+        _audit_claimed(s, inst, actor, role, "student_enrolled",
+                       f"Ingeschreven buiten het proces om (inschrijving {enrolment.id}, poging {enrolment.attempt})",
+                       {"enrolment": enrolment.id, "moment": enrolment.moment_id,
+                        "external_id": enrolment.external_id}, now)
+        return False
+    inst = s.get(ProcessInstance, instance_id, options=[undefer(ProcessInstance.state)])
+    seen = inst.revision
+    version = loaded_version(s, inst.version_id)
+    school = s.get(School, inst.school_id)
+    engine = default_engine()
+    wf = engine.load(version.key, version.spec_json, inst.state)
+    _claim(s, inst, seen)
+    ctx = exam_context(s, inst, version, actor, role, now)
+    data = {"moment": enrolment.moment_id, **{code: True for code in enrolment.accommodations}}
+    ctx.audit("task_completed", f"{task.name} afgerond met een inschrijving van buiten de taak",
+              details={"enrolment": enrolment.id, "moment": enrolment.moment_id, "external_id": enrolment.external_id})
+    engine.complete_user_task(wf, task.task_guid, data)
+    with use_clock(now), use_school_calendar(school.settings or {}):
+        _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, ctx)), task.name)
+    task.status, task.completed_by_id, task.completed_role, task.completed_at = "completed", actor.id, role, now
+    _store_state(s, inst, engine.dump(wf), "completed" if engine.is_completed(wf) else "running", now)
     sync_index(s, inst, wf, now, people=ctx.participants())
     return True
 

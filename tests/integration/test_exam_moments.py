@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from handlers.calendar import to_amsterdam
 from handlers.clock import use_clock
-from processes import accounts, queries, registrations
+from processes import accounts, audit, queries, registrations
 from processes import enrolment as enr
 from processes.errors import BadRequest, Conflict, Forbidden, ValidationFailed
 from processes.models import (
@@ -20,6 +20,7 @@ from processes.models import (
     ExamVersion,
     ExamWarning,
     HumanTask,
+    ProcessInstance,
     ProcesVerbaal,
 )
 from scheduler import daily_once, sweep_once
@@ -548,3 +549,42 @@ def test_r37_accommodations_travel_with_the_enrolment_to_every_attempt(world, uo
         enrolled = uow.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == inst,
                                                                 AuditEvent.action == "student_enrolled")).one()
         assert "faciliteiten: extra_tijd, voorleessoftware" in enrolled.summary
+
+
+def test_an_enrolment_from_outside_the_process_completes_the_waiting_enrolment_task(world, uow_factory):
+    """The examenbureau (or the SIS through OKE flow 2) enrols directly: the student's process moves on."""
+    setup = make_exam(world, uow_factory)
+    reg_id, inst = register(world, uow_factory, setup)
+    do(world, uow_factory, inst, "go_geven")
+    the_task(uow_factory, inst, "inschrijven_bureau")
+    enrolment_id = enr.enrol_student(setup.moment_id, world.students["student_a"], world.users["bureau_a"],
+                                     uow_factory(), accommodations=["extra_tijd"], now=NOW,
+                                     external_id="6f0c8a4e-31b5-4d43-9a57-3d0a1c1f2b11")
+    assert open_tasks(uow_factory, inst) == []
+    [enrolment] = enrolments_of(uow_factory, reg_id)
+    assert (enrolment.id, enrolment.registration_id, enrolment.accommodations) == (enrolment_id, reg_id, ["extra_tijd"])
+    with uow_factory() as uow:
+        actions = uow.session.scalars(select(AuditEvent.action).where(AuditEvent.instance_id == inst)
+                                      .order_by(AuditEvent.seq)).all()
+    assert actions[-2:] == ["task_completed", "enrolment_adopted"], actions
+    # The result of this attempt goes to the SIS under the association id it came with.
+    record_attendance(world, uow_factory, setup.moment_id, {enrolment_id: True})
+    do(world, uow_factory, inst, "v1_resultaat_invoeren", {"score": 70}, at=AFTER)
+    assert messages_of(uow_factory, inst)[0].path == "/associations/6f0c8a4e-31b5-4d43-9a57-3d0a1c1f2b11"
+
+
+def test_an_enrolment_outside_the_process_is_in_the_audit_trail_even_when_nothing_waits_for_it(world, uow_factory):
+    setup = make_exam(world, uow_factory)
+    second = _second_moment(world, uow_factory, setup)
+    reg_id, inst = _enrolled(world, uow_factory, setup)
+    [first] = enrolments_of(uow_factory, reg_id)
+    record_attendance(world, uow_factory, setup.moment_id, {first.id: True})
+    # The result is being assessed; the SIS already enrols him for a resit moment.
+    enr.enrol_student(second, world.students["student_a"], world.users["bureau_a"], uow_factory(), now=LATER)
+    with uow_factory() as uow:
+        last = uow.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == inst)
+                                   .order_by(AuditEvent.seq.desc())).first()
+        assert (last.action, last.actor_name) == ("student_enrolled", "Bea Bureau")
+    the_task(uow_factory, inst, "v1_resultaat_invoeren")
+    with uow_factory() as uow:
+        assert audit.verify_instance(uow.session, uow.session.get(ProcessInstance, inst)) == []
