@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import functools
 import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import yaml
 
@@ -66,3 +68,58 @@ def validate_with_openapi_core(method: str, path: str, body, content_type: str) 
     api, server = _openapi()
     host = server.rsplit("/v5", 1)[0]
     api.validate_request(MockRequest(host, method, "/v5" + path, data=json.dumps(body), content_type=content_type))
+
+
+# ----------------------------------------------------------------------------- a school that takes flow 2
+
+# The exam the spec's flow-2.1 example names (its ``component``) and the student of its association example.
+COMPONENT_ID = "c5fca27e-ccc1-430d-9888-90e005ad6a86"
+SPEC_STUDENT_NUMBER = "1234567"
+OFFERING_ID = "123e4567-e89b-12d3-a456-134564174000"
+ASSOCIATION_ID = "123e4567-e89b-12d3-a456-426614174000"
+
+
+@dataclass
+class OkeSchool:
+    """School a with the spec example's exam (established), its student with a Go, and a client."""
+
+    exam_id: int
+    student_id: int
+    client_id: str
+    secret: str
+    system_user_id: int
+
+
+def prepare_oke_school(world, uow_factory, school: str = "a") -> OkeSchool:
+    from processes import accounts, oke_clients
+    from processes import enrolment as enr
+
+    bureau, commissie, begeleider = (world.users[f"{r}_{school}"] for r in ("bureau", "commissie", "begeleider"))
+    exam_id = enr.create_exam(world.schools[school], COMPONENT_ID, "Rekenen MBO-3", "25655", bureau, uow_factory())
+    version_id = enr.add_version(exam_id, bureau, uow_factory(), cesuur=55)
+    enr.establish_version(version_id, commissie, uow_factory())
+    uid = accounts.create_user(f"maartje.{school}@test.nl", "Maartje van Damme", None, uow_factory())
+    student_id = accounts.create_student(uid, world.schools[school], SPEC_STUDENT_NUMBER, "2024", "25655",
+                                         uow_factory())
+    enr.give_go(exam_id, student_id, begeleider, uow_factory())
+    created = oke_clients.create_client(world.schools[school], oke_clients.DEFAULT_NAME, uow_factory())
+    return OkeSchool(exam_id, student_id, created.client_id, created.secret, created.user_id)
+
+
+def future_offering(name: str = OFFERING_EXAMPLE, days: int = 30, **changes) -> dict:
+    """The spec's offering example moved ``days`` ahead (its own date lies in 2022), with ``changes``."""
+    body = offering_example(name)
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days)
+    body["startDateTime"] = start.isoformat()
+    body["endDateTime"] = (start + timedelta(hours=1)).isoformat()
+    body.update(changes)
+    return body
+
+
+def association_for(number: str = SPEC_STUDENT_NUMBER, association_id: str = ASSOCIATION_ID, **changes) -> dict:
+    """The spec's association example for the student with ``number``."""
+    body = association_example()
+    body["associationId"] = association_id
+    body["person"]["primaryCode"]["code"] = number
+    body.update(changes)
+    return body
