@@ -125,3 +125,52 @@ def test_flow2_enroll_dates_are_the_enrolment_period_in_school_days(actor, uow_f
     body.update(enrollStartDate=last.isoformat(), enrollEndDate=first.isoformat())
     with pytest.raises(oke_in.OkeRefused, match="eindigt"):
         oke_in.put_offering(actor, OFFERING_ID, body, uow_factory())
+
+
+def test_flow2_racing_associations_never_exceed_the_capacity(db_url, world, school, actor, uow_factory):
+    """Eight planner requests at once for three seats: three enrolments, five 409s (R44)."""
+    import threading
+    import uuid
+
+    from processes import accounts
+    from processes import enrolment as enr
+    from processes.db import UnitOfWork, make_engine, make_session_factory
+    from processes.models import ExamMoment
+
+    racers, seats = 8, 3
+    oke_in.put_offering(actor, OFFERING_ID, future_offering(maxNumberStudents=seats), uow_factory())
+    numbers = []
+    for i in range(racers):
+        uid = accounts.create_user(f"racer{i}@test.nl", f"Racer {i}", None, uow_factory())
+        sid = accounts.create_student(uid, world.schools["a"], f"R{i:03d}", "2024", "25655", uow_factory())
+        enr.give_go(school.exam_id, sid, world.users["begeleider_a"], uow_factory())
+        numbers.append(f"R{i:03d}")
+    engine = make_engine(db_url, pool_size=racers, max_overflow=0)
+    factory = make_session_factory(engine)
+    barrier = threading.Barrier(racers)
+    outcomes: list[int] = []
+    lock = threading.Lock()
+
+    def run(number: str) -> None:
+        association_id = str(uuid.uuid4())
+        barrier.wait(timeout=60)
+        try:
+            oke_in.put_association(actor, association_id, association_for(number, association_id),
+                                   UnitOfWork(factory))
+            status = 201
+        except Exception as exc:  # noqa: BLE001
+            status = getattr(exc, "status", 0)
+        with lock:
+            outcomes.append(status)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in numbers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    engine.dispose()
+    assert sorted(outcomes) == [201] * seats + [409] * (racers - seats)
+    with uow_factory() as uow:
+        moment = uow.session.scalar(select(ExamMoment).where(ExamMoment.external_id == OFFERING_ID))
+        rows = uow.session.scalars(select(Enrolment.id).where(Enrolment.moment_id == moment.id)).all()
+        assert (moment.enrolled, len(rows)) == (seats, seats)
