@@ -4,8 +4,10 @@ Pure functions: no database, no network, no Flask. ``processes/exchange.py`` put
 into the outbox and delivers it (design 13).
 
 Flow 3 (Toetsafname → Toetsplanning/SIS) sends a PvB's established result as
-``PATCH /associations/{associationId}`` with a JSON merge patch. Every body is validated twice:
-against the request schema of that operation in ``ooapiv5_MBO.yaml``, and its ``nl-test-admin``
+``PATCH /associations/{associationId}`` with a JSON merge patch; flow 4.1 sends a sitting's report
+(zittingsverslag) as ``PATCH /offerings/{offeringId}``. Flow 2 comes in: the planner's
+``PUT /offerings/{offeringId}`` and ``PUT /associations/{associationId}``. Every body is validated
+twice: against the request schema of that operation in ``ooapiv5_MBO.yaml``, and its ``nl-test-admin``
 consumer entries against ``consumers/nl-test-admin-*.yaml`` — the main spec lists consumer entries
 as ``anyOf`` a generic consumer, so without the second check the OKE fields (attendance, final…)
 are never checked.
@@ -23,7 +25,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
-from openapi_schema_validator import OAS30WriteValidator, oas30_format_checker
+from openapi_schema_validator import OAS30Validator, OAS30WriteValidator, oas30_format_checker
 
 CONSUMER_KEY = "nl-test-admin"
 ASSOCIATION_TYPE = "componentOfferingAssociation"
@@ -32,6 +34,9 @@ MERGE_PATCH = "application/merge-patch+json"
 SPEC_DIR_ENV = "EXAMENFLOW_OKE_SPEC_DIR"
 SPEC_FILE = "ooapiv5_MBO.yaml"
 PATCH_ASSOCIATION = ("/associations/{associationId}", "patch")
+PATCH_OFFERING = ("/offerings/{offeringId}", "patch")
+PUT_OFFERING = ("/offerings/{offeringId}", "put")
+PUT_ASSOCIATION = ("/associations/{associationId}", "put")
 
 # Result dates are the school's calendar dates, not UTC ones: a result established at 00:30 in
 # Amsterdam is established that day.
@@ -42,6 +47,8 @@ EXAMENFLOW_NAMESPACE = uuid.UUID("7f1d2c1e-5b0a-5c7e-9a51-0e6b8c4f3a10")
 
 ATTENDANCE = ("notKnown", "notPresent", "notStarted", "notFinished", "present")
 DOCUMENT_TYPES = ("assessmentForm", "assessmentFormWithAnswers", "assessmentModel", "other")
+# Flow 4.1: the documents of a sitting's report (nl-test-admin-Offering ``documents``).
+OFFERING_DOCUMENT_TYPES = ("sessionReport", "attendanceReport", "assessmentModel", "other")
 # Examenflow's outcome of a PvB → OOAPI ``pass`` and, with resultValueType pass-or-fail, ``score``.
 PASS_STATES = {"voldaan": "passed", "onvoldoende": "failed"}
 ROLE_LABELS = {"roc_beoordelaar": "ROC-beoordelaar", "praktijkbeoordelaar": "praktijkbeoordelaar"}
@@ -83,6 +90,15 @@ def association_id_for(school_code: str, instance_id: int) -> str:
     the association id that the planner or SIS sent with ``PUT /associations/{id}``; that id then wins.
     """
     return str(uuid.uuid5(EXAMENFLOW_NAMESPACE, f"association/{school_code}/{instance_id}"))
+
+
+def offering_id_for(school_code: str, moment_id: int) -> str:
+    """The offering id of an exam moment that did not come in through flow 2 (no ``external_id``).
+
+    Deterministic (uuid5 of school code and moment id), like :func:`association_id_for`; a moment
+    the planner sent keeps the planner's offeringId (``ExamMoment.external_id``) instead.
+    """
+    return str(uuid.uuid5(EXAMENFLOW_NAMESPACE, f"offering/{school_code}/{moment_id}"))
 
 
 def assessor_id_for(school_code: str, user_id: int) -> str:
@@ -216,6 +232,37 @@ def association_path(association_id: str) -> str:
     return f"/associations/{association_id}"
 
 
+def build_offering_report(offering_id: str, *, irregularities: str = "",
+                          documents: Iterable[Document] = ()) -> tuple[str, dict]:
+    """Flow 4.1: a sitting's report (zittingsverslag) as ``(path, body)`` of PATCH /offerings/{offeringId}.
+
+    ``offering_id`` is the moment's ``external_id`` or :func:`offering_id_for`. ``irregularities`` is
+    what affected every student of the sitting (the proces-verbaal's incidents); left out when empty.
+    ``documents`` are files the receiver fetches with ``GET /documents/{documentId}``, each of a type in
+    :data:`OFFERING_DOCUMENT_TYPES` (``sessionReport`` the proces-verbaal, ``attendanceReport`` the
+    signed attendance list, ``assessmentModel``, ``other``). Attendance per student has no field in
+    nl-test-admin-Offering: it travels per association with flow 3 (``attendance``) and, signed, as an
+    ``attendanceReport`` document here. Send the body as :data:`MERGE_PATCH`; check it with
+    :func:`validate_offering_patch`.
+    """
+    docs = list(documents)
+    unknown = sorted({d.document_type for d in docs} - set(OFFERING_DOCUMENT_TYPES))
+    if unknown:
+        raise ValueError(f"documentType {', '.join(unknown)} is geen van {OFFERING_DOCUMENT_TYPES}")
+    entry: dict = {"consumerKey": CONSUMER_KEY}
+    if irregularities.strip():
+        entry["irregularities"] = irregularities.strip()
+    if docs:
+        entry["documents"] = [{"documentId": d.document_id, "documentType": d.document_type,
+                               "documentName": d.document_name} for d in docs]
+    return offering_path(offering_id), {"offeringType": "component", "consumers": [entry]}
+
+
+def offering_path(offering_id: str) -> str:
+    _check_uuid(offering_id, "offeringId")
+    return f"/offerings/{offering_id}"
+
+
 # --- validation against the specification ---------------------------------------------------------
 
 
@@ -243,16 +290,30 @@ def _load_yaml(path: Path):
 
 
 @functools.cache
-def _patch_association_validator() -> OAS30WriteValidator:
-    spec = _load_yaml(spec_dir() / SPEC_FILE)
-    path, method = PATCH_ASSOCIATION
-    schema = spec["paths"][path][method]["requestBody"]["content"][MERGE_PATCH]["schema"]
-    return OAS30WriteValidator(schema, format_checker=oas30_format_checker)
+def _spec() -> dict:
+    return _load_yaml(spec_dir() / SPEC_FILE)
 
 
 @functools.cache
-def _consumer_validator(name: str) -> OAS30WriteValidator:
+def _request_validator(path: str, method: str) -> OAS30Validator:
+    """The request-body schema of one operation. PATCH bodies are merge patches checked with the
+    spec's write rules. PUT bodies are checked without read/write rules: the spec marks
+    ``primaryCode`` and ``person`` readOnly, yet the OKE profile requires them in flow 2's PUTs (the
+    spec's own PUT examples carry them), so the write rules would refuse every flow-2 message."""
+    if method == "patch":
+        schema = _spec()["paths"][path][method]["requestBody"]["content"][MERGE_PATCH]["schema"]
+        return OAS30WriteValidator(schema, format_checker=oas30_format_checker)
+    schema = _spec()["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    return OAS30Validator(schema, format_checker=oas30_format_checker)
+
+
+@functools.cache
+def _consumer_validator(name: str, partial: bool = False) -> OAS30WriteValidator:
     schema = _load_yaml(spec_dir() / "consumers" / f"{name}.yaml")
+    if partial:
+        # A PATCH may leave out required fields it does not change (technical-reference.md); the
+        # spec's own flow 4.1 example sends an offering's entry without its required offeringState.
+        schema = {key: value for key, value in schema.items() if key != "required"}
     return OAS30WriteValidator(schema, format_checker=oas30_format_checker)
 
 
@@ -268,28 +329,73 @@ def validate_association_patch(body: dict, association_id: str | None = None) ->
     its consumer schema (the association's against nl-test-admin-Association, the result's against
     nl-test-admin-Result); ``association_id``, when given, must be a UUID (the path parameter's format).
     """
+    _validate(PATCH_ASSOCIATION, body, ("associationId", association_id),
+              [((), "nl-test-admin-Association"), (("result",), "nl-test-admin-Result")])
+
+
+def validate_offering_patch(body: dict, offering_id: str | None = None) -> None:
+    """Raises :class:`OkeMessageInvalid` unless ``body`` is a valid PATCH /offerings/{id} body (flow 2.5,
+    4.1): the spec's request schema, and its ``nl-test-admin`` entries against nl-test-admin-Offering
+    with required fields optional (a PATCH sends what changes); ``offering_id``, when given, a UUID."""
+    _validate(PATCH_OFFERING, body, ("offeringId", offering_id), [((), "nl-test-admin-Offering")],
+              partial=True)
+
+
+def validate_offering_put(body: dict, offering_id: str | None = None) -> None:
+    """Raises :class:`OkeMessageInvalid` unless ``body`` is a valid flow-2 PUT /offerings/{id} body.
+
+    Checks the spec's request schema, the ``nl-test-admin`` entries against nl-test-admin-Offering,
+    and, with ``offering_id`` (the path's), that it is a UUID and the body's ``offeringId`` is the same.
+    """
+    _validate(PUT_OFFERING, body, ("offeringId", offering_id), [((), "nl-test-admin-Offering")])
+
+
+def validate_association_put(body: dict, association_id: str | None = None) -> None:
+    """Raises :class:`OkeMessageInvalid` unless ``body`` is a valid flow-2 PUT /associations/{id} body.
+
+    Checks the spec's request schema, the ``nl-test-admin`` entries of the association, of an embedded
+    person and of an embedded offering against their consumer schemas, and, with ``association_id``
+    (the path's), that it is a UUID and the body's ``associationId`` is the same.
+    """
+    _validate(PUT_ASSOCIATION, body, ("associationId", association_id),
+              [((), "nl-test-admin-Association"), (("person",), "nl-test-admin-Person"),
+               (("offering",), "nl-test-admin-Offering")])
+
+
+def _validate(operation: tuple[str, str], body, path_id: tuple[str, str | None],
+              consumer_checks: list[tuple[tuple[str, ...], str]], partial: bool = False) -> None:
+    path, method = operation
+    id_name, id_value = path_id
     errors: list[str] = []
-    if association_id is not None:
+    if id_value is not None:
         try:
-            _check_uuid(association_id, "associationId")
+            _check_uuid(id_value, id_name)
         except ValueError as exc:
             errors.append(str(exc))
-    errors += _errors(_patch_association_validator(), body, "body")
-    if isinstance(body, dict):
-        for i, entry in enumerate(_consumer_entries(body.get("consumers"))):
-            errors += _errors(_consumer_validator("nl-test-admin-Association"), entry, f"body.consumers[{i}]")
-        result = body.get("result")
-        if isinstance(result, dict):
-            for i, entry in enumerate(_consumer_entries(result.get("consumers"))):
-                errors += _errors(_consumer_validator("nl-test-admin-Result"), entry, f"body.result.consumers[{i}]")
+        if isinstance(body, dict) and id_name in body and body[id_name] != id_value:
+            errors.append(f"body.{id_name}: {body[id_name]!r} is niet de {id_name} uit het pad ({id_value!r})")
+    errors += _errors(_request_validator(path, method), body, "body")
+    for keys, schema_name in consumer_checks:
+        node = body
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or not isinstance(node.get("consumers"), list):
+            continue
+        where = ".".join(("body", *keys, "consumers"))
+        for i, entry in enumerate(node["consumers"]):
+            if isinstance(entry, dict) and entry.get("consumerKey") == CONSUMER_KEY:
+                errors += _errors(_consumer_validator(schema_name, partial), entry, f"{where}[{i}]")
     if errors:
-        raise OkeMessageInvalid("PATCH /associations/{associationId}", errors)
+        raise OkeMessageInvalid(f"{method.upper()} {path}", errors)
 
 
-def _consumer_entries(entries) -> list[dict]:
-    if not isinstance(entries, list):
-        return []
-    return [e for e in entries if isinstance(e, dict) and e.get("consumerKey") == CONSUMER_KEY]
+def consumer_entry(node) -> dict:
+    """The ``nl-test-admin`` entry of a message's (or a part's) ``consumers``, or ``{}``."""
+    entries = node.get("consumers") if isinstance(node, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("consumerKey") == CONSUMER_KEY:
+            return entry
+    return {}
 
 
 def _errors(validator: OAS30WriteValidator, instance, where: str) -> list[str]:

@@ -432,12 +432,14 @@ class Engine:
         in the task data under the catch event's ``camunda:resultVariable``.
         """
         for task in list(wf.event_manager.tasks.values()):
-            definition = task.task_spec.event_definition
-            if (
-                not isinstance(definition, MessageEventDefinition)
-                or definition.name != name
-                or task.state != TaskState.WAITING
-            ):
+            if task.state != TaskState.WAITING:
+                continue
+            # An event-based gateway waits with one definition holding those of the events after it.
+            candidates = getattr(task.task_spec.event_definition, "event_definitions", None) or [
+                task.task_spec.event_definition]
+            definition = next((d for d in candidates if isinstance(d, MessageEventDefinition) and d.name == name),
+                              None)
+            if definition is None:
                 continue
             event_payload = copy.deepcopy(payload or {})
             if isinstance(definition, CamundaMessageEventDefinition):

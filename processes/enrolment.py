@@ -282,8 +282,8 @@ def take_seat(s: Session, moment: ExamMoment, student: Student, accommodations: 
     if now > until:
         raise BadRequest(f"De inschrijving voor dit examenmoment is gesloten sinds "
                          f"{to_amsterdam(until):%d-%m-%Y %H:%M} (R43).")
-    if s.scalar(select(Enrolment.id).where(Enrolment.moment_id == moment.id,
-                                           Enrolment.student_id == student.id)) is not None:
+    here = s.scalar(select(Enrolment).where(Enrolment.moment_id == moment.id, Enrolment.student_id == student.id))
+    if here is not None and here.status != "afgemeld":
         raise Conflict("Deze student is al ingeschreven voor dit examenmoment.")
     used = attempts_used(s, exam.id, student.id)
     allowed = attempts_allowed(s, exam, student.id)
@@ -308,6 +308,13 @@ def take_seat(s: Session, moment: ExamMoment, student: Student, accommodations: 
                         .order_by(Enrolment.id.desc()).limit(1))
     registration_id = s.scalar(select(ExamRegistration.id).where(
         ExamRegistration.exam_id == exam.id, ExamRegistration.student_id == student.id))
+    if here is not None:
+        # Back at a moment he had unenrolled from: the same row (one per student and moment) is his again.
+        here.status, here.accommodations, here.attempt, here.created_at = "ingeschreven", accommodations, used + 1, now
+        here.registration_id = registration_id
+        here.external_id = external_id or here.external_id
+        s.flush()
+        return here
     enrolment = Enrolment(moment_id=moment.id, student_id=student.id, exam_id=exam.id, attempt=used + 1,
                           status="ingeschreven", accommodations=accommodations, previous_id=previous,
                           created_at=now, external_id=external_id, registration_id=registration_id)

@@ -225,13 +225,15 @@ def _next_due(session: Session, now: datetime, tried: set[int]) -> OutboxMessage
 
 
 def _supersede_if_newer(session: Session, message: OutboxMessage) -> bool:
-    """A newer message of the same kind about the same exam replaces this one (PATCH: the last wins)."""
+    """A newer message of the same kind about the same exam and resource replaces this one (PATCH: the
+    last wins); a resit's result (another association) never replaces the previous attempt's."""
     if message.instance_id is None:
         return False
     newer = session.scalar(
         select(OutboxMessage.id)
         .where(OutboxMessage.instance_id == message.instance_id, OutboxMessage.kind == message.kind,
-               OutboxMessage.id > message.id, OutboxMessage.status.in_(("pending", "delivered")))
+               OutboxMessage.path == message.path, OutboxMessage.id > message.id,
+               OutboxMessage.status.in_(("pending", "delivered")))
         .limit(1)
     )
     if newer is None:

@@ -580,3 +580,22 @@ class Mandate(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OkeClient(Base):
+    """A school's planner or SIS that sends OKE flow 2 with OAuth2 client credentials.
+
+    It acts as its own system account (``user_id``: role examenbureau at the school), so that what it
+    changes is attributable; its access tokens are ``api_token`` rows of that account. Only the
+    SHA-256 digest of the secret is stored.
+    """
+
+    __tablename__ = "oke_client"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(60), unique=True)
+    secret_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -12,9 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, undefer
 
+from handlers import oke
 from handlers.calendar import to_amsterdam, use_school_calendar
 from handlers.clock import use_clock
 from processes import audit, policy
@@ -32,6 +33,7 @@ from processes.models import (
     ExamVersion,
     HumanTask,
     Mandate,
+    OutboxMessage,
     Participant,
     ProcessInstance,
     ProcesVerbaal,
@@ -68,7 +70,7 @@ def _check_school_year(value: str) -> str:
     return value
 
 
-def _audit_claimed(s: Session, inst: ProcessInstance, actor: User | None, role: str, action: str, summary: str,
+def audit_outside_step(s: Session, inst: ProcessInstance, actor: User | None, role: str, action: str, summary: str,
                    data: dict, now: datetime) -> None:
     """An audit event on an instance outside an engine step: the revision is claimed first (decision 2),
     so two writers never fork its hash chain."""
@@ -77,7 +79,7 @@ def _audit_claimed(s: Session, inst: ProcessInstance, actor: User | None, role: 
     except _LostRace:
         raise Conflict("Het examen is intussen door iemand anders gewijzigd. Probeer het opnieuw.") from None
     audit.append_event(s, inst, actor_id=actor.id if actor else None, actor_name=actor.name if actor else "Examenflow",
-                       role=role, action=action, summary=summary, data=data, now=now)
+                       role=role, action=action, summary=summary, data=data, details=data, now=now)
 
 
 def _actor(s: Session, actor_id: int | None) -> User | None:
@@ -265,7 +267,7 @@ def carry_over(school_id: int, from_year: str, actor_id: int | None, uow: UnitOf
         ).all()
         for reg, inst in rows:
             reg.school_year = to_year
-            _audit_claimed(s, inst, actor, role, "registration_carried_over",
+            audit_outside_step(s, inst, actor, role, "registration_carried_over",
                            f"Niet afgerond in {from_year}: doorgeschoven naar {to_year} (R41)",
                            {"from": from_year, "to": to_year}, now)
             moved += 1
@@ -342,7 +344,7 @@ def enrolled_outside_the_task(s: Session, enrolment: Enrolment, actor: User, rol
                                             HumanTask.element_id.in_(ENROLMENT_TASKS)))
     if task is None:
         inst = s.get(ProcessInstance, instance_id)
-        _audit_claimed(s, inst, actor, role, "student_enrolled",
+        audit_outside_step(s, inst, actor, role, "student_enrolled",
                        f"Ingeschreven buiten het proces om (inschrijving {enrolment.id}, poging {enrolment.attempt})",
                        {"enrolment": enrolment.id, "moment": enrolment.moment_id,
                         "external_id": enrolment.external_id}, now)
@@ -365,6 +367,62 @@ def enrolled_outside_the_task(s: Session, enrolment: Enrolment, actor: User, rol
     _store_state(s, inst, engine.dump(wf), "completed" if engine.is_completed(wf) else "running", now)
     sync_index(s, inst, wf, now, people=ctx.participants())
     return True
+
+
+def release_seat(s: Session, enrolment: Enrolment) -> bool:
+    """Unenrols (status afgemeld) and frees the seat, once: two conditional UPDATEs. False if the
+    enrolment was no longer ingeschreven (taken, absent or unenrolled already)."""
+    done = s.execute(
+        update(Enrolment).where(Enrolment.id == enrolment.id, Enrolment.status == "ingeschreven")
+        .values(status="afgemeld").execution_options(synchronize_session=False)
+    ).rowcount
+    if done != 1:
+        return False
+    s.execute(update(ExamMoment).where(ExamMoment.id == enrolment.moment_id, ExamMoment.enrolled > 0)
+              .values(enrolled=ExamMoment.enrolled - 1).execution_options(synchronize_session=False))
+    s.refresh(enrolment)
+    return True
+
+
+def after_unenrolment(s: Session, enrolment: Enrolment, actor: User, role: str, now: datetime, why: str,
+                      details: dict | None = None) -> bool:
+    """The student's process learns of an unenrolment and goes back to enrolment (a new moment); its
+    audit trail records it either way. False when the enrolment belongs to no process."""
+    instance_id = s.scalar(select(ExamRegistration.instance_id).where(
+        ExamRegistration.id == enrolment.registration_id)) if enrolment.registration_id else None
+    if instance_id is None:
+        log.info("enrolment %s unenrolled by user %s (%s)", enrolment.id, actor.id, why)
+        return False
+    summary = f"Afgemeld voor het examenmoment ({why}); de plaats is vrijgegeven"
+    payload = {"inschrijving": enrolment.id, "moment": enrolment.moment_id}
+    if not deliver(s, instance_id, "inschrijving_afgemeld", payload, now, actor, role, summary,
+                   details={**payload, **(details or {})}):
+        audit_outside_step(s, s.get(ProcessInstance, instance_id), actor, role, "enrolment_cancelled", summary,
+                           {**payload, **(details or {})}, now)
+    return True
+
+
+def unenrol(enrolment_id: int, actor_id: int, uow: UnitOfWork, now: datetime | None = None) -> None:
+    """The student (before the moment starts) or the examenbureau unenrols; the seat is freed and the
+    student's process goes back to enrolment. An unenrolment uses no attempt (R45)."""
+    now = now or utcnow()
+    with uow:
+        s = uow.session
+        enrolment = s.get(Enrolment, enrolment_id)
+        if enrolment is None:
+            raise NotFound("Onbekende inschrijving.")
+        moment = s.get(ExamMoment, enrolment.moment_id)
+        student = s.get(Student, enrolment.student_id)
+        actor = _actor(s, actor_id)
+        is_self = actor.id == student.user_id
+        role = "student" if is_self else policy.require_role(s, actor, moment.school_id, ("examenbureau",),
+                                                             "deze student afmelden")
+        if now >= moment.starts_at:
+            raise Conflict("Het examenmoment is al begonnen: afmelden kan niet meer.")
+        if not release_seat(s, enrolment):
+            raise Conflict(f"Deze inschrijving is al {enrolment.status}; afmelden kan niet meer.")
+        after_unenrolment(s, enrolment, actor, role, now, "door de student" if is_self else "door het examenbureau")
+        uow.commit()
 
 
 # --------------------------------------------------------------------------- proces-verbaal (R36)
@@ -417,10 +475,28 @@ def record_proces_verbaal(moment_id: int, actor_id: int, attendance: dict, incid
                     {"aanwezig": present[e.id], "begin": begin, "moment": moment.id, "inschrijving": e.id},
                     now, actor, "surveillant", f"Proces-verbaal vastgelegd: {word}",
                     details={"proces_verbaal": pv.id, "moment": moment.id, "aanwezig": present[e.id]})
+        pv.outbox_message_id = _queue_session_report(s, moment, pv, now)
         s.flush()
         uow.commit()
         log.info("proces-verbaal %s of moment %s recorded by user %s", pv.id, moment.id, actor.id)
         return pv.id
+
+
+def _queue_session_report(s: Session, moment: ExamMoment, pv: ProcesVerbaal, now: datetime) -> int:
+    """OKE flow 4.1 through the outbox (design 13): the sitting's report with its incidents and the
+    attendance count; attendance per student has no field there (handlers.oke.build_offering_report)."""
+    school = s.get(School, moment.school_id)
+    offering_id = moment.external_id or oke.offering_id_for(school.code, moment.id)
+    present = sum(1 for v in pv.attendance.values() if v == "aanwezig")
+    text = (pv.incidents or "Geen bijzonderheden.") + f" Aanwezig: {present}, afwezig: {len(pv.attendance) - present}."
+    path, body = oke.build_offering_report(offering_id, irregularities=text)
+    oke.validate_offering_patch(body, offering_id)
+    message = OutboxMessage(school_id=moment.school_id, instance_id=None, kind="session_report", method="PATCH",
+                            path=path, body=body, idempotency_key=f"proces-verbaal-{pv.id}", status="pending",
+                            attempts=0, next_attempt_at=now, created_at=now)
+    s.add(message)
+    s.flush()
+    return message.id
 
 
 def _check_attendance(attendance: dict, enrolled: set[int]) -> dict[int, bool]:

@@ -9,7 +9,7 @@ from flask_smorest import Api, Blueprint
 from marshmallow import Schema, fields
 
 import forms as formlib
-from processes import accounts, assignments, queries, runner
+from processes import accounts, assignments, oke_clients, queries, runner
 from processes.errors import BadRequest, Unauthorized, ValidationFailed
 from webapp import csrf, uow
 
@@ -212,7 +212,10 @@ def bearer_required(fn):
     def wrapper(*args, **kwargs):
         header = request.headers.get("Authorization", "")
         scheme, _, raw = header.partition(" ")
-        user = accounts.user_for_token(raw.strip(), uow()) if scheme.lower() == "bearer" and raw else None
+        raw = raw.strip()
+        # An OKE client's access token is for /ooapi only, not for the API of its system account.
+        usable = scheme.lower() == "bearer" and raw and not oke_clients.is_access_token(raw)
+        user = accounts.user_for_token(raw, uow()) if usable else None
         if user is None:
             raise Unauthorized("Geen geldig token: stuur 'Authorization: Bearer <token>'.")
         g.api_user = user

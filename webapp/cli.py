@@ -9,7 +9,7 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 
 import forms as formlib
-from processes import accounts, audit, registrations
+from processes import accounts, audit, oke_clients, registrations
 from processes.errors import ExamflowError
 from processes.schema import upgrade_database
 from processes.versions import called_files_for, deploy_process, deploy_shipped
@@ -255,6 +255,45 @@ def token_revoke(raw_token: str) -> None:
     except ExamflowError as exc:
         _fail(exc)
     click.echo("Token ingetrokken.")
+
+
+@cli.group()
+def oke() -> None:
+    """OKE-koppelingen: de toetsplanning of het SIS van een school (flow 2)."""
+
+
+@oke.group("client")
+def oke_client() -> None:
+    """OKE-clients (OAuth2 client credentials)."""
+
+
+@oke_client.command("create")
+@click.option("--school", "school_code", required=True, help="Schoolcode; de client werkt alleen voor deze school.")
+@click.option("--name", default=oke_clients.DEFAULT_NAME, show_default=True,
+              help="Naam van het systeemaccount (zo staat het in logboek en geschiedenis).")
+@with_appcontext
+def oke_client_create(school_code: str, name: str) -> None:
+    """Registreert een toetsplanning of SIS; client-id en geheim worden één keer getoond."""
+    try:
+        created = oke_clients.create_client(accounts.school_id_by_code(school_code, uow()), name, uow())
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"OKE-client voor {school_code} aangemaakt (systeemaccount {created.user_id}, rol examenbureau).")
+    click.echo(f"client_id:     {created.client_id}")
+    click.echo(f"client_secret: {created.secret}")
+    click.echo("Bewaar het geheim nu: het wordt niet opgeslagen en niet nog eens getoond.")
+
+
+@oke_client.command("revoke")
+@click.argument("client_id")
+@with_appcontext
+def oke_client_revoke(client_id: str) -> None:
+    """Trekt een OKE-client in: geheim en tokens werken meteen niet meer."""
+    try:
+        oke_clients.revoke_client(client_id, uow())
+    except ExamflowError as exc:
+        _fail(exc)
+    click.echo(f"OKE-client {client_id} ingetrokken.")
 
 
 @cli.group("audit")

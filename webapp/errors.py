@@ -6,6 +6,7 @@ from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from processes.errors import Conflict, ExamflowError, ValidationFailed
 
@@ -21,8 +22,31 @@ MESSAGES = {
 }
 
 
+# The JSON API, the OKE endpoints (OOAPI) and the OAuth2 token endpoint answer in JSON.
+JSON_PREFIXES = ("/api/", "/ooapi/", "/oauth/")
+OOAPI_PREFIX = "/ooapi/"
+
+
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def problem(status: int, detail: str, errors: list[str] | None = None):
+    """An error as the OOAPI spec's error responses have it (RFC 7807: ``status`` as a string, ``title``,
+    ``detail``), with the findings in ``errors``."""
+    body: dict = {"status": str(status), "title": HTTP_STATUS_CODES.get(status, "Error"), "detail": detail}
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _json(status: int, body: dict, errors: list[str] | None = None):
+    if request.path.startswith(OOAPI_PREFIX):
+        return problem(status, body["message"], errors)
+    return jsonify(body), status
 
 
 def error_body(exc: ExamflowError) -> dict:
@@ -33,6 +57,12 @@ def error_body(exc: ExamflowError) -> dict:
         body["completed_by"] = exc.by
         body["completed_at"] = exc.at.isoformat() if exc.at else None
     return body
+
+
+def _findings(exc: ExamflowError) -> list[str]:
+    if isinstance(exc, ValidationFailed):
+        return [f"{field}: {msg}" for field, msgs in exc.errors.items() for msg in msgs]
+    return list(getattr(exc, "errors", None) or [])
 
 
 def _has_nul(values) -> bool:
@@ -50,7 +80,7 @@ def init_app(app) -> None:
 
     def _refuse(status: int, message: str):
         if wants_json():
-            return jsonify({"message": message}), status
+            return _json(status, {"message": message})
         return render_template("error.html", status=status, message=message), status
 
     @app.errorhandler(DataError)
@@ -61,7 +91,7 @@ def init_app(app) -> None:
     @app.errorhandler(ExamflowError)
     def examflow_error(exc: ExamflowError):
         if wants_json():
-            return jsonify(error_body(exc)), exc.status
+            return _json(exc.status, error_body(exc), _findings(exc))
         return render_template("error.html", status=exc.status, message=exc.message), exc.status
 
     @app.errorhandler(CSRFError)
@@ -77,5 +107,5 @@ def init_app(app) -> None:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"Het verzoek is te groot (maximaal {limit // 1024} kB)."
         if wants_json():
-            return jsonify({"message": message}), status
+            return _json(status, {"message": message})
         return render_template("error.html", status=status, message=message), status

@@ -16,10 +16,12 @@ from processes.errors import BadRequest, Conflict, Forbidden, ValidationFailed
 from processes.models import (
     AuditEvent,
     Deadline,
+    ExamMoment,
     ExamRegistration,
     ExamVersion,
     ExamWarning,
     HumanTask,
+    OutboxMessage,
     ProcessInstance,
     ProcesVerbaal,
 )
@@ -191,6 +193,13 @@ def test_r36_the_proces_verbaal_records_attendance_incidents_version_and_cesuur(
         assert pv.attendance == {str(ea.id): "aanwezig", str(eb.id): "afwezig"}
         assert (pv.version_number, pv.cesuur, pv.surveillant_id) == (1, 60, world.users["surveillant_a"])
         assert "Brandalarm" in pv.incidents
+        # Kept with the exam and sent as OKE flow 4 through the outbox (valid against the spec).
+        report = uow.session.get(OutboxMessage, pv.outbox_message_id)
+        assert (report.kind, report.method, report.status) == ("session_report", "PATCH", "pending")
+        assert report.path.startswith("/offerings/")
+        [consumer] = report.body["consumers"]
+        assert consumer["irregularities"].startswith("Brandalarm") and "Aanwezig: 1, afwezig: 1" in \
+            consumer["irregularities"]
     assert [e.status for e in enrolments_of(uow_factory, reg_a) + enrolments_of(uow_factory, reg_b)] == \
         ["afgerond", "afwezig"]
     the_task(uow_factory, inst_a, "v1_resultaat_invoeren")
@@ -588,3 +597,25 @@ def test_an_enrolment_outside_the_process_is_in_the_audit_trail_even_when_nothin
     the_task(uow_factory, inst, "v1_resultaat_invoeren")
     with uow_factory() as uow:
         assert audit.verify_instance(uow.session, uow.session.get(ProcessInstance, inst)) == []
+
+
+def test_r45_an_unenrolment_frees_the_seat_uses_no_attempt_and_sends_the_process_back_to_enrolment(
+        world, uow_factory):
+    setup = make_exam(world, uow_factory, max_attempts=1)
+    reg_id, inst = _enrolled(world, uow_factory, setup)
+    [first] = enrolments_of(uow_factory, reg_id)
+    with pytest.raises(Forbidden):
+        registrations.unenrol(first.id, world.users["student_a2"], uow_factory(), now=NOW)
+    with pytest.raises(Conflict, match="al begonnen"):
+        registrations.unenrol(first.id, world.users["student_a"], uow_factory(), now=AFTER)
+    registrations.unenrol(first.id, world.users["student_a"], uow_factory(), now=NOW)
+    with pytest.raises(Conflict, match="al afgemeld"):
+        registrations.unenrol(first.id, world.users["bureau_a"], uow_factory(), now=NOW)
+    with uow_factory() as uow:
+        assert uow.session.get(ExamMoment, setup.moment_id).enrolled == 0
+    # Back at enrolment; the one attempt is still there.
+    do(world, uow_factory, inst, "inschrijven_bureau", {"moment": setup.moment_id, "extra_tijd": True})
+    # The same moment again: his row there (one per student and moment) is his again.
+    [again] = enrolments_of(uow_factory, reg_id)
+    assert (again.id, again.status, again.attempt, again.accommodations) == \
+        (first.id, "ingeschreven", 1, ["extra_tijd"])
