@@ -373,7 +373,7 @@ def test_r33_the_committee_grants_and_revokes_the_mandate_with_confirmation(app,
     assert "geen</strong> mandaat" in text_of(commissie.get("/mandaat"))
 
 
-def test_ams_times_are_read_in_the_schools_zone(app, world, uow_factory, at):
+def test_planned_times_are_read_in_the_schools_time_zone(app, world, uow_factory, at):
     setup = make_exam(world, uow_factory)
     bureau = client_for(app, "bureau_a")
     post(bureau, f"/examenbank/versies/{setup.version_id}/momenten", {
