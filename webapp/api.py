@@ -195,13 +195,19 @@ ERRORS = {
 }
 
 
-def _errors(*codes):
+def error_responses(blueprint: Blueprint, *codes: int):
+    """Documents the error responses of an endpoint (each an ApiErrorSchema) in the OpenAPI document."""
+
     def deco(fn):
         for code in codes:
-            fn = blp.alt_response(code, schema=ApiErrorSchema, description=ERRORS.get(code, ""))(fn)
+            fn = blueprint.alt_response(code, schema=ApiErrorSchema, description=ERRORS.get(code, ""))(fn)
         return fn
 
     return deco
+
+
+def _errors(*codes: int):
+    return error_responses(blp, *codes)
 
 
 # ----------------------------------------------------------------------------- auth and body
@@ -363,6 +369,8 @@ def change_participant(instance_id: int):
 
 
 def init_app(app) -> None:
+    from webapp import api_exams
+
     api = Api(app)
     api.spec.components.schema("CompleteTask", schema=CompleteTaskSchema)
     api.spec.components.schema("StartPvb", schema=StartPvbSchema)
@@ -372,3 +380,4 @@ def init_app(app) -> None:
     api.spec.options["security"] = [{"bearer": []}]
     api.register_blueprint(blp)
     csrf.exempt(blp)
+    api_exams.init_api(api)

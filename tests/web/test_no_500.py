@@ -12,6 +12,10 @@ GETS = [
     "/termijnen?beoordelaar=abc", "/termijnen?crebo=%00", "/termijnen.xlsx?beoordelaar=-1",
     "/uitwisseling?sinds=gisteren", "/uitwisseling?examen=abc&status=%27", "/incidenten",
     "/api/v1/tasks?per_page=100000", "/api/v1/tasks/abc", "/api/v1/instances/-1", "/bestaat-niet",
+    "/mijn-examens", "/examenbank", "/examenbank?school=abc", "/examenbank?school=%C2%B2", "/examenbank?school=999999",
+    "/examenbank/momenten/abc",
+    "/examenbank/momenten/0", "/mandaat", "/proces-verbaal", "/examenmomenten/0/proces-verbaal",
+    "/examenmomenten/abc/proces-verbaal/nieuw", "/api/v1/mijn-examens",
 ]
 
 
@@ -40,6 +44,14 @@ def test_odd_posts_never_500(app, world, uow_factory):
         (f"/taken/{task_id}", {"examenlocatie": "x" * 100000}),
         ("/taken/999999", {}),
         ("/incidenten/999999/opnieuw", {}),
+        ("/examenbank/examens", {"school": "abc", "max_attempts": "%"}),
+        ("/examenbank/examens", {"school": "1", "code": "x" * 500, "title": "t", "crebo": "1", "max_attempts": "2"}),
+        ("/examenbank/versies/999999/momenten", {"starts_at": "2027-13-45T25:00"}),
+        ("/examenbank/versies/999999/cesuur", {"cesuur": "99999999999999999999", "bevestiging": "on"}),
+        ("/examenbank/cohort", {"school": "-1", "bevestiging": "on"}),
+        ("/examenmomenten/999999/proces-verbaal/nieuw", {"aanwezigheid-x": "ja", "bevestiging": "on"}),
+        ("/mandaat/verlenen", {"school": "999999", "bevestiging": "on"}),
+        ("/mandaat/intrekken", {}),
     ]
     for path, data in posts:
         resp = client.post(path, data={**data, "csrf_token": token})
