@@ -139,9 +139,13 @@ def establish_version(version_id: int, actor_id: int, uow: UnitOfWork) -> None:
 
 
 def plan_moment(version_id: int, starts_at: datetime, location: str, capacity: int, enrol_from: datetime,
-                actor_id: int, uow: UnitOfWork, enrol_until: datetime | None = None) -> int:
-    """The examenbureau plans an exam moment (R44) for an established version only (R35)."""
+                actor_id: int, uow: UnitOfWork, enrol_until: datetime | None = None, *,
+                ends_at: datetime | None = None, surveillant_id: int | None = None) -> int:
+    """The examenbureau plans an exam moment (R44) for an established version only (R35); with a
+    surveillant, only he records its proces-verbaal (R36)."""
     errors: dict[str, list[str]] = {}
+    if ends_at is not None and ends_at <= starts_at:
+        errors["ends_at"] = ["Het examenmoment eindigt vóór het begint."]
     if capacity < 1:
         errors["capacity"] = ["De capaciteit is minstens 1."]
     if not location.strip():
@@ -162,8 +166,11 @@ def plan_moment(version_id: int, starts_at: datetime, location: str, capacity: i
         if not v.established:
             raise BadRequest(f"Versie {v.version} van {exam.code} is niet vastgesteld: alleen vastgestelde "
                              "examenversies worden ingepland (R35).")
+        if surveillant_id is not None and not policy.holds_role(s, surveillant_id, exam.school_id, "surveillant"):
+            raise ValidationFailed({"surveillant_id": ["Deze persoon is geen surveillant op deze school."]})
         m = ExamMoment(exam_version_id=v.id, school_id=exam.school_id, starts_at=starts_at, location=location,
-                       capacity=capacity, enrolled=0, enrol_from=enrol_from, enrol_until=enrol_until)
+                       capacity=capacity, enrolled=0, enrol_from=enrol_from, enrol_until=enrol_until,
+                       ends_at=ends_at, surveillant_id=surveillant_id)
         s.add(m)
         uow.commit()
         return m.id

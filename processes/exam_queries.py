@@ -100,6 +100,7 @@ class ExamBank:
     teachers: list[Person]
     assessors: list[Person]
     students: list[Person]
+    surveillants: list[Person]
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,7 @@ def exam_bank(school_id: int | None, user_id: int, uow: UnitOfWork) -> ExamBank:
             select(Student, User.name).join(User, User.id == Student.user_id)
             .where(Student.school_id == school.id, User.active.is_(True)).order_by(User.name)).tuples()]
         return ExamBank(school, schools, rows, _people(s, school.id, "roc_begeleider"),
-                        _people(s, school.id, "roc_beoordelaar"), students)
+                        _people(s, school.id, "roc_beoordelaar"), students, _people(s, school.id, "surveillant"))
 
 
 # --------------------------------------------------------------------------- moments

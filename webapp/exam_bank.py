@@ -129,6 +129,8 @@ def plan_moment(version_id: int):
             form_input.integer("capacity", "Capaciteit"),
             form_input.local_datetime("enrol_from", "Inschrijven vanaf"), current_user.user_id, uow(),
             enrol_until=form_input.local_datetime("enrol_until", "Inschrijven tot", required=False),
+            ends_at=form_input.local_datetime("ends_at", "Eindigt op", required=False),
+            surveillant_id=form_input.integer("surveillant_id", "Surveillant", required=False),
         )
         return "Het examenmoment is ingepland."
 

@@ -139,11 +139,13 @@ def test_flow_bureau_plans_teacher_gives_go_bureau_enrols_surveillant_records_st
 
     assert post(bureau, f"/examenbank/versies/{version_id}/momenten", {
         "school": school, "starts_at": "2027-01-25T10:00", "location": "Lokaal 2.04", "capacity": "12",
-        "enrol_from": "2027-01-04T09:00", "enrol_until": "2027-01-15T18:00",
+        "enrol_from": "2027-01-04T09:00", "enrol_until": "2027-01-15T18:00", "ends_at": "2027-01-25T12:00",
+        "surveillant_id": str(world.users["surveillant_a"]),
     }, "/examenbank").status_code == 303
     page = text_of(bureau.get("/examenbank"))
     assert "25-01-2027 10:00" in page and "12 van 12" in page
     moment_id = int(re.search(r"/examenbank/momenten/(\d+)", page).group(1))
+    assert "Sanne Surveillant" in text_of(bureau.get(f"/examenbank/momenten/{moment_id}"))
 
     resp = post(bureau, f"/examenbank/examens/{exam_id}/registraties",
                 {"school": school, "student_id": world.students["student_a"]}, "/examenbank")
