@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 import forms as formlib
@@ -45,10 +45,11 @@ ASSIGNMENT_FIELDS = {
 ASSESSOR_ROLES = ("praktijkbeoordelaar", "roc_beoordelaar")
 
 
+_PARTICIPANTS = select(Participant.role, Participant.user_id).where(Participant.instance_id == bindparam("instance_id"))
+
+
 def participants(session: Session, instance_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(Participant.role, Participant.user_id).where(Participant.instance_id == instance_id)
-    ).all()
+    rows = session.execute(_PARTICIPANTS, {"instance_id": instance_id}).all()
     return {r.role: r.user_id for r in rows}
 
 
