@@ -444,31 +444,36 @@ def _done_conflict(name: str, at: datetime | None) -> Conflict:
 
 
 # The task, the actor, the instance with its state and the school in one round trip. Read in one
-# snapshot, the task row and the state agree; a step committed since is caught by ``_claim``.
+# snapshot, the task row and the state agree; a step committed since is caught by ``_claim``. The
+# exam's assignment comes along into the session's identity map, where the form rules' and handlers'
+# ``session.get(ExamAssignment, …)`` find it without another round trip.
 _STEP_ROWS = (
-    select(HumanTask, User, ProcessInstance, School)
+    select(HumanTask, User, ProcessInstance, School, ExamAssignment)
     .select_from(HumanTask)
     .join(User, User.id == bindparam("user_id"))
     .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
     .join(School, School.id == ProcessInstance.school_id)
+    .outerjoin(ExamAssignment, ExamAssignment.instance_id == ProcessInstance.id)
     .where(HumanTask.id == bindparam("task_id"))
     .options(undefer(ProcessInstance.state))
 )
 
 
-def _step_rows(s: Session, task_id: int, actor_id: int) -> tuple[HumanTask, User, ProcessInstance, School]:
+def _step_rows(s: Session, task_id: int, actor_id: int
+               ) -> tuple[HumanTask, User, ProcessInstance, School, ExamAssignment | None]:
     row = s.execute(_STEP_ROWS, {"task_id": task_id, "user_id": actor_id}).first()
     if row is None:
         policy.task_and_user(s, task_id, actor_id)  # says which one is unknown
         raise NotFound("Onbekende taak.")
-    return row[0], row[1], row[2], row[3]
+    return row[0], row[1], row[2], row[3], row[4]
 
 
 def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork,
                         from_html: bool) -> StepResult:
     with uow:
         s = uow.session
-        task, actor, inst, school = _step_rows(s, task_id, actor_id)
+        # ``assignment`` stays referenced for the step: the identity map holds unchanged objects weakly.
+        task, actor, inst, school, assignment = _step_rows(s, task_id, actor_id)
         if task.status == "completed":
             raise _done_conflict(task.completed_by.name if task.completed_by else "onbekend",
                                  task.completed_at)
