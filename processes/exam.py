@@ -10,9 +10,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 import forms as formlib
 from processes import assessment as assessment_models
@@ -45,10 +47,11 @@ ASSIGNMENT_FIELDS = {
 ASSESSOR_ROLES = ("praktijkbeoordelaar", "roc_beoordelaar")
 
 
+_PARTICIPANTS = select(Participant.role, Participant.user_id).where(Participant.instance_id == bindparam("instance_id"))
+
+
 def participants(session: Session, instance_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(Participant.role, Participant.user_id).where(Participant.instance_id == instance_id)
-    ).all()
+    rows = session.execute(_PARTICIPANTS, {"instance_id": instance_id}).all()
     return {r.role: r.user_id for r in rows}
 
 
@@ -272,13 +275,26 @@ def update_assignment(ctx: ExamContext, changes: dict) -> None:
     if ea.locked_at is not None:
         raise Conflict("De inhoud van de opdracht ligt vast na de drie goedkeuringen en kan niet meer "
                        "worden gewijzigd (R14).")
-    changed = {}
+    changed, values = {}, {}
     for attr, value in changes.items():
         if attr == "desired_end_date" and isinstance(value, str):
             value = date.fromisoformat(value)
         if getattr(ea, attr) != value:
             changed[attr] = value.isoformat() if isinstance(value, date) else value
-            setattr(ea, attr, value)
+            values[attr] = value
     if changed:
-        ea.content_version += 1
+        values["content_version"] = ea.content_version + 1
+        # One Core UPDATE of the changed columns now, not a unit-of-work flush later (a step's hot
+        # path); the loaded object is kept in step with what was written.
+        ctx.session.connection().execute(_assignment_update(tuple(sorted(values))),
+                                         {**values, "row_id": ea.instance_id})
+        for attr, value in values.items():
+            set_committed_value(ea, attr, value)
         ctx.audit("assignment_changed", f"Opdracht gewijzigd (versie {ea.content_version})", details=changed)
+
+
+@lru_cache(maxsize=64)
+def _assignment_update(columns: tuple[str, ...]):
+    table = ExamAssignment.__table__
+    return (update(table).where(table.c.instance_id == bindparam("row_id"))
+            .values({name: bindparam(name) for name in columns}))

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import set_committed_value
@@ -107,22 +107,25 @@ def person_choices(session: Session, form: formlib.FormDef, school_id: int, inst
 
 
 def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime,
-               people: dict[str, int] | None = None, had_timers: bool = True) -> list[HumanTask]:
-    """Brings ``human_task`` and ``timer`` in line with the workflow; returns new open tasks."""
+               people: dict[str, int] | None = None, had_timers: bool = True) -> list[int]:
+    """Brings ``human_task`` and ``timer`` in line with the workflow; returns the new open tasks' ids.
+
+    The ``human_task`` rows are read and written with Core statements (no ORM objects): this runs on
+    every step, and the index rows are never used as objects afterwards."""
     engine = default_engine()
     ready = {t.guid: t for t in engine.ready_user_tasks(wf)}
-    open_rows = session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == inst.id, HumanTask.status == "open")
-    ).all()
-    for row in open_rows:
-        if row.task_guid not in ready:
-            row.status = "cancelled"
-            row.completed_at = now
-    known = {row.task_guid for row in open_rows}
+    session.flush()  # the Core statements below bypass autoflush
+    conn = session.connection()
+    open_rows = conn.execute(_OPEN_TASKS, {"instance_id": inst.id}).all()
     due_dates = engine.task_due_dates(wf)
-    for row in open_rows:
-        if row.task_guid in ready:
-            row.due_at = due_dates.get(row.task_guid)
+    gone = [row.id for row in open_rows if row.task_guid not in ready]
+    if gone:
+        conn.execute(_CANCEL_TASKS, {"row_ids": gone, "now": now})
+    moved = [{"row_id": row.id, "due": due_dates.get(row.task_guid)} for row in open_rows
+             if row.task_guid in ready and row.due_at != due_dates.get(row.task_guid)]
+    if moved:
+        conn.execute(_SET_DUE, moved)
+    known = {row.task_guid for row in open_rows}
     if people is None:
         people = participants(session, inst.id)
     new_rows = []
@@ -130,15 +133,15 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime,
         if guid in known:
             continue
         assignee = people.get(t.lane)
-        row = HumanTask(
-            instance_id=inst.id, task_guid=guid, element_id=t.element_id, name=t.name,
-            lane_role=t.lane, form_key=t.form_key, status="open", assignee_id=assignee,
-            school_id=inst.school_id, student_id=inst.student_id, created_at=now, due_at=due_dates.get(guid),
-        )
         if assignee is None and t.lane not in SCHOOL_WIDE_ROLES:
             log.warning("task %s of instance %s has nobody in lane %s", t.element_id, inst.id, t.lane)
-        session.add(row)
-        new_rows.append(row)
+        new_rows.append({
+            "instance_id": inst.id, "task_guid": guid, "element_id": t.element_id, "name": t.name,
+            "lane_role": t.lane, "form_key": t.form_key, "status": "open", "assignee_id": assignee,
+            "school_id": inst.school_id, "student_id": inst.student_id, "created_at": now,
+            "due_at": due_dates.get(guid),
+        })
+    new_ids = [conn.execute(_INSERT_TASK, row).scalar_one() for row in new_rows]
 
     waiting = {t.guid: t for t in engine.waiting_timers(wf)}
     # Waiting timer rows exist only where the state had waiting timers at the last sync.
@@ -162,7 +165,39 @@ def sync_index(session: Session, inst: ProcessInstance, wf, now: datetime,
                               due_at=t.due_at, status="waiting"))
     _sync_deadlines(session, inst, engine, wf, now)
     session.flush()
-    return new_rows
+    return new_ids
+
+
+# The hot path's statements, built once and run on the session's connection (Core, no ORM
+# compile step): constructing, cache-keying and ORM-executing a statement cost more CPU here than
+# PostgreSQL spends running it.
+_TASKS = HumanTask.__table__
+_INSTANCES = ProcessInstance.__table__
+_OPEN_TASKS = (
+    select(_TASKS.c.id, _TASKS.c.task_guid, _TASKS.c.due_at)
+    .where(_TASKS.c.instance_id == bindparam("instance_id"), _TASKS.c.status == "open")
+)
+_CANCEL_TASKS = (
+    update(_TASKS).where(_TASKS.c.id.in_(bindparam("row_ids", expanding=True)))
+    .values(status="cancelled", completed_at=bindparam("now"))
+)
+_SET_DUE = update(_TASKS).where(_TASKS.c.id == bindparam("row_id")).values(due_at=bindparam("due"))
+_INSERT_TASK = insert(_TASKS).returning(_TASKS.c.id)
+_COMPLETE_TASK = (
+    update(_TASKS).where(_TASKS.c.id == bindparam("row_id"))
+    .values(status="completed", completed_by_id=bindparam("by"), completed_role=bindparam("role"),
+            completed_at=bindparam("now"))
+)
+_CLAIM = (
+    update(_INSTANCES)
+    .where(_INSTANCES.c.id == bindparam("instance_id"), _INSTANCES.c.revision == bindparam("seen", type_=Integer))
+    .values(revision=bindparam("seen", type_=Integer) + 1)
+)
+_STORE_STATE = (
+    update(_INSTANCES).where(_INSTANCES.c.id == bindparam("instance_id"))
+    .values(state=bindparam("state"), status=bindparam("status"), updated_at=bindparam("now"),
+            audit_head=bindparam("audit_head"), audit_count=bindparam("audit_count"))
+)
 
 
 def _sync_deadlines(session: Session, inst: ProcessInstance, engine, wf, now: datetime) -> None:
@@ -189,29 +224,30 @@ def _claim(session: Session, inst: ProcessInstance, seen: int) -> None:
     """The optimistic lock of decision 2, taken before the step writes anything else: zero rows means
     someone else saved first. On PostgreSQL the row stays locked until commit, so a concurrent step
     waits here and then finds the revision moved; no other write of ours can collide first."""
-    result = session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == inst.id, ProcessInstance.revision == seen)
-        .values(revision=seen + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.connection().execute(_CLAIM, {"instance_id": inst.id, "seen": seen})
     if result.rowcount != 1:
         raise _LostRace()
     set_committed_value(inst, "revision", seen + 1)
 
 
 def _store_state(session: Session, inst: ProcessInstance, state: str, status: str, now: datetime) -> None:
-    session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == inst.id)
-        .values(state=state, status=status, updated_at=now, audit_head=inst.audit_head,
-                audit_count=inst.audit_count)
-        .execution_options(synchronize_session=False)
-    )
     # The audit chain's head goes with the state (one UPDATE); events appended later write it again.
+    session.connection().execute(_STORE_STATE, {
+        "instance_id": inst.id, "state": state, "status": status, "now": now,
+        "audit_head": inst.audit_head, "audit_count": inst.audit_count,
+    })
     for attr, value in (("state", state), ("status", status), ("updated_at", now),
                         ("audit_head", inst.audit_head), ("audit_count", inst.audit_count)):
         set_committed_value(inst, attr, value)
+
+
+def _mark_completed(session: Session, task: HumanTask, actor_id: int, now: datetime) -> None:
+    session.connection().execute(
+        _COMPLETE_TASK, {"row_id": task.id, "by": actor_id, "role": task.lane_role, "now": now}
+    )
+    for attr, value in (("status", "completed"), ("completed_by_id", actor_id),
+                        ("completed_role", task.lane_role), ("completed_at", now)):
+        set_committed_value(task, attr, value)
 
 
 class _LostRace(Exception):
@@ -331,12 +367,12 @@ def start_pvb(school_id: int, student_id: int, actor_id: int, uow: UnitOfWork, t
         inst, new, exam = _create_pvb(s, school_id, student, actor, role, title, source, desired_end_date,
                                       None, process_id, now)
         uow.commit()
-        return StepResult(inst.id, inst.revision, inst.status, [t.id for t in new], exam.warnings)
+        return StepResult(inst.id, inst.revision, inst.status, new, exam.warnings)
 
 
 def _create_pvb(s: Session, school_id: int, student: Student, actor: User, role: str, title: str,
                 source: Assignment | None, desired_end_date: date | None, follow_up_of: ProcessInstance | None,
-                process_id: str, now: datetime) -> tuple[ProcessInstance, list[HumanTask], ExamContext]:
+                process_id: str, now: datetime) -> tuple[ProcessInstance, list[int], ExamContext]:
     school = s.get(School, school_id)
     version = loaded_version(s, latest_version_id(s, process_id))
     inst = ProcessInstance(
@@ -429,11 +465,37 @@ def _done_conflict(name: str, at: datetime | None) -> Conflict:
     return Conflict(f"Deze taak is al afgerond door {name} op {when}.", by=name, at=at)
 
 
+# The task, the actor, the instance with its state and the school in one round trip. Read in one
+# snapshot, the task row and the state agree; a step committed since is caught by ``_claim``. The
+# exam's assignment comes along into the session's identity map, where the form rules' and handlers'
+# ``session.get(ExamAssignment, …)`` find it without another round trip.
+_STEP_ROWS = (
+    select(HumanTask, User, ProcessInstance, School, ExamAssignment)
+    .select_from(HumanTask)
+    .join(User, User.id == bindparam("user_id"))
+    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+    .join(School, School.id == ProcessInstance.school_id)
+    .outerjoin(ExamAssignment, ExamAssignment.instance_id == ProcessInstance.id)
+    .where(HumanTask.id == bindparam("task_id"))
+    .options(undefer(ProcessInstance.state))
+)
+
+
+def _step_rows(s: Session, task_id: int, actor_id: int
+               ) -> tuple[HumanTask, User, ProcessInstance, School, ExamAssignment | None]:
+    row = s.execute(_STEP_ROWS, {"task_id": task_id, "user_id": actor_id}).first()
+    if row is None:
+        policy.task_and_user(s, task_id, actor_id)  # says which one is unknown
+        raise NotFound("Onbekende taak.")
+    return row[0], row[1], row[2], row[3], row[4]
+
+
 def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork,
                         from_html: bool) -> StepResult:
     with uow:
         s = uow.session
-        task, actor = policy.task_and_user(s, task_id, actor_id)
+        # ``assignment`` stays referenced for the step: the identity map holds unchanged objects weakly.
+        task, actor, inst, school, assignment = _step_rows(s, task_id, actor_id)
         if task.status == "completed":
             raise _done_conflict(task.completed_by.name if task.completed_by else "onbekend",
                                  task.completed_at)
@@ -441,10 +503,6 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
             raise Conflict("Deze taak is niet meer open: het examen is verder gegaan.")
         policy.require_can_act(s, actor, task)
 
-        inst, school = s.execute(
-            select(ProcessInstance, School).join(School, School.id == ProcessInstance.school_id)
-            .where(ProcessInstance.id == task.instance_id).options(undefer(ProcessInstance.state))
-        ).one()
         seen = inst.revision
         version: LoadedVersion = loaded_version(s, inst.version_id)
         form = version.forms.get(task.form_key)
@@ -487,14 +545,11 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
                 _run_step(lambda: engine.run(wf, _ctx_factory(inst, school, exam)), task.name)
             status = "completed" if engine.is_completed(wf) else "running"
             _store_state(s, inst, engine.dump(wf), status, now)
-            task.status = "completed"
-            task.completed_by_id = actor.id
-            task.completed_role = task.lane_role
-            task.completed_at = now
+            _mark_completed(s, task, actor.id, now)
         s.flush()
         new = sync_index(s, inst, wf, now, people=exam.participants(), had_timers=had_timers)
         if status == "completed":
             audit.append_event(s, inst, actor_id=None, actor_name="Examenflow", role="systeem",
                                action="instance_completed", summary="Examenproces afgerond", now=now)
         uow.commit()
-        return StepResult(inst.id, inst.revision, status, [t.id for t in new], exam.warnings)
+        return StepResult(inst.id, inst.revision, status, new, exam.warnings)
