@@ -31,7 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["examenflow"] = Services(app.config["DATABASE_URL"])
     csrf.init_app(app)
 
-    from webapp import api, auth, committee, dossier, errors, inbox, tasks
+    from webapp import api, auth, committee, dossier, editor, errors, inbox, tasks
 
     auth.init_app(app)
     app.register_blueprint(auth.bp)
@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(tasks.bp)
     app.register_blueprint(dossier.bp)
     app.register_blueprint(committee.bp)
+    app.register_blueprint(editor.bp)
     api.init_app(app)
     errors.init_app(app)
 
