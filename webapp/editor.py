@@ -14,6 +14,12 @@ from webapp import uow
 
 bp = Blueprint("editor", __name__, template_folder="templates")
 
+# The school settings a gateway may read (the data a PvB starts with, runner.SETTING_DEFAULTS).
+GATEWAY_SETTINGS = {
+    "bewijsstukken_gebruiken": "Bewijsstukken gebruiken",
+    "een_beoordelaar_toegestaan": "Eén beoordelaar toegestaan",
+}
+
 
 @bp.app_context_processor
 def _menu():
@@ -53,7 +59,8 @@ def edit(school_id: int, process_id: str):
 def _render_edit(school_id: int, process_id: str, **extra):
     view = process_editor.open_draft(school_id, process_id, current_user.user_id, uow())
     roles = [{"value": code, "label": f"{label} ({code})"} for code, label in ROLES.items()]
-    return render_template("editor/edit.html", view=view, roles=roles, form_keys=sorted(view.forms), **extra)
+    return render_template("editor/edit.html", view=view, roles=roles, form_keys=sorted(view.forms),
+                           settings=[{"value": k, "label": label} for k, label in GATEWAY_SETTINGS.items()], **extra)
 
 
 @bp.get("/processen/<int:school_id>/<process_id>/concept.bpmn")

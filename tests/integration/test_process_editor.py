@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from handlers.clock import use_clock
-from processes import migration, process_editor, runner
+from processes import audit, migration, process_editor, runner
 from processes.errors import Forbidden, ValidationFailed
 from processes.models import AuditEvent, Deadline, ProcessChange, ProcessInstance
 from processes.versions import SHIPPED_BPMN_DIR
@@ -87,6 +87,7 @@ def test_variant_with_ten_days_new_exams_get_it_running_keep_five_until_migrated
         event = s.scalars(select(AuditEvent).where(AuditEvent.instance_id == running)
                           .order_by(AuditEvent.seq.desc())).first()
         assert (event.action, event.actor_id, event.role) == ("instance_migrated", owner, "examencommissie")
+        assert audit.verify_instance(s, s.get(ProcessInstance, running)) == []  # the chain holds
         actions = s.scalars(select(ProcessChange.action).order_by(ProcessChange.id)).all()
         assert actions[-2:] == ["version_deployed", "instances_migrated"]
     assert migration.plan_migration(school, "pvb", result.version_id, owner, uow_factory()) == []

@@ -220,3 +220,10 @@ def test_odd_input_on_the_editor_pages_is_a_4xx_never_a_500(owner, world):
     ]
     for resp in posts:
         assert 400 <= resp.status_code < 500, (resp.request.path, resp.status_code, resp.get_data(as_text=True)[:300])
+
+
+def test_the_settings_offered_for_gateways_are_the_ones_an_exam_starts_with():
+    from processes.runner import SETTING_DEFAULTS
+    from webapp.editor import GATEWAY_SETTINGS
+
+    assert set(GATEWAY_SETTINGS) == set(SETTING_DEFAULTS)

@@ -1,7 +1,7 @@
 /*
  * The process editor (issue 6): bpmn-js Modeler with the properties panel beside the canvas
  * (bpmn-js-properties-panel with its Camunda 7 provider), plus Examenflow's own entries: a lane's
- * role and a user task's form as a choice of what the server knows. Bundled by esbuild in
+ * role, a user task's form and a gateway flow's school setting as a choice of what the server knows. Bundled by esbuild in
  * `examenflow assets` (webapp/assets.py) into static/vendor/editor/editor.js; never a CDN.
  *
  * Everything comes from data-* attributes on #proces-editor (templates/editor/edit.html). Saving
@@ -72,6 +72,50 @@ function makeProviderModule(config) {
     });
   }
 
+  // A flow out of a gateway may test a school setting (data the diagram starts with): "is ja"
+  // writes `setting == True`, "is nee" `setting != True`, as the shipped diagrams do.
+  var SETTING_CONDITION = /^\s*([a-z_]+)\s*(==|!=)\s*True\s*$/;
+
+  function SettingEntry(props) {
+    var element = props.element;
+    var modeling = useService('modeling');
+    var bpmnFactory = useService('bpmnFactory');
+    function current() {
+      var condition = element.businessObject.conditionExpression;
+      var match = SETTING_CONDITION.exec((condition && condition.body) || '');
+      var known = match && config.settings.some(function (s) { return s.value === match[1]; });
+      return known ? match[1] + (match[2] === '==' ? ':ja' : ':nee') : '';
+    }
+    return h(SelectEntry, {
+      element: element,
+      id: 'examenflow-instelling',
+      label: 'Voorwaarde op een schoolinstelling',
+      getValue: current,
+      setValue: function (value) {
+        if (!value) { return; }
+        var parts = value.split(':');
+        var body = parts[0] + (parts[1] === 'ja' ? ' == True' : ' != True');
+        modeling.updateProperties(element, {
+          conditionExpression: bpmnFactory.create('bpmn:FormalExpression', { body: body })
+        });
+      },
+      getOptions: function () {
+        var options = [{ value: '', label: '— eigen voorwaarde (zie Condition) —' }];
+        config.settings.forEach(function (s) {
+          options.push({ value: s.value + ':ja', label: s.label + ': ja' });
+          options.push({ value: s.value + ':nee', label: s.label + ': nee' });
+        });
+        return options;
+      }
+    });
+  }
+
+  function fromGateway(element) {
+    var source = element.businessObject.sourceRef;
+    return !!(source && source.$instanceOf &&
+      (source.$instanceOf('bpmn:ExclusiveGateway') || source.$instanceOf('bpmn:InclusiveGateway')));
+  }
+
   function ExamenflowProvider(propertiesPanel) {
     propertiesPanel.registerProvider(400, this);
   }
@@ -84,6 +128,9 @@ function makeProviderModule(config) {
       }
       if (is(element, 'bpmn:UserTask')) {
         entries.push({ id: 'examenflow-formulier', element: element, component: FormEntry, isEdited: isSelectEntryEdited });
+      }
+      if (is(element, 'bpmn:SequenceFlow') && fromGateway(element)) {
+        entries.push({ id: 'examenflow-instelling', element: element, component: SettingEntry, isEdited: isSelectEntryEdited });
       }
       if (entries.length) {
         groups.splice(1, 0, { id: 'examenflow', label: 'Examenflow', entries: entries });
@@ -99,7 +146,8 @@ function start(root) {
   var list = root.querySelector('.editor-bevindingen');
   var config = {
     roles: readJson(root, 'data-roles'),
-    forms: readJson(root, 'data-forms')
+    forms: readJson(root, 'data-forms'),
+    settings: readJson(root, 'data-settings')
   };
   var csrf = root.getAttribute('data-csrf');
   var modeler = new Modeler({

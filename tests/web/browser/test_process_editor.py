@@ -148,3 +148,19 @@ def test_a_new_required_field_in_the_form_editor_shows_in_the_preview_and_is_enf
         runner.complete_task(open_task(uow_factory, new).id, world.users["begeleider_a"], data, uow_factory())
     assert exc.value.errors == {"werkproces": ["Dit veld is verplicht."]}
     assert js_errors == []
+
+
+def test_a_gateway_flow_reads_a_school_setting_chosen_from_a_list(live_server, page, js_errors, world):
+    log_in(page, live_server, world.email("commissie_a"))
+    page.goto(f"{live_server}/processen/{world.schools['a']}/pvb")
+    page.wait_for_selector("#proces-editor.editor-geladen")
+    select_element(page, "flow_bewijs_controleren")
+    page.wait_for_selector('[data-group-id="group-examenflow"]')
+    open_group(page, "examenflow")
+    setting = page.locator("#bio-properties-panel-examenflow-instelling")
+    assert setting.input_value() == "bewijsstukken_gebruiken:ja"
+    setting.select_option("een_beoordelaar_toegestaan:nee")
+    body = page.evaluate("""() => window.examenflowEditor.get('elementRegistry')
+        .get('flow_bewijs_controleren').businessObject.conditionExpression.body""")
+    assert body == "een_beoordelaar_toegestaan != True"
+    assert js_errors == []
