@@ -9,6 +9,7 @@
   if (!root) { return; }
   var form = JSON.parse(root.getAttribute('data-form'));
   var types = JSON.parse(root.getAttribute('data-types'));
+  var roles = JSON.parse(root.getAttribute('data-roles'));
   var csrf = root.getAttribute('data-csrf');
   var list = root.querySelector('.fe-velden');
   var status = root.querySelector('.fe-status');
@@ -65,6 +66,16 @@
     help.value = field.help || '';
     var options = labelled(li, 'Keuzes (één per regel: waarde=Label)', el('textarea', { rows: '3', 'class': 'fe-keuzes' }));
     options.value = optionsText(field.options);
+    var role = labelled(li, 'Rol (bij soort person)', el('select', { 'class': 'fe-rol' }));
+    role.appendChild(el('option', { value: '' }, '—'));
+    roles.forEach(function (r) { role.appendChild(el('option', { value: r }, r)); });
+    role.value = field.role || '';
+    var maxLength = labelled(li, 'Maximaal aantal tekens', el('input', { type: 'number', min: '1', 'class': 'fe-max-lengte' }));
+    maxLength.value = field.max_length != null ? String(field.max_length) : '';
+    var min = labelled(li, 'Laagste getal (bij integer)', el('input', { type: 'number', 'class': 'fe-min' }));
+    min.value = field.min != null ? String(field.min) : '';
+    var max = labelled(li, 'Hoogste getal (bij integer)', el('input', { type: 'number', 'class': 'fe-max' }));
+    max.value = field.max != null ? String(field.max) : '';
     var when = labelled(li, 'Verplicht als veld …', el('input', { type: 'text', 'class': 'fe-als-veld' }));
     when.value = field.required_when ? field.required_when.field : '';
     var equals = labelled(li, '… de waarde heeft', el('input', { type: 'text', 'class': 'fe-als-waarde' }));
@@ -102,15 +113,34 @@
       if (help) { f.help = help; } else { delete f.help; }
       var options = parseOptions(li.querySelector('.fe-keuzes').value);
       if (f.type === 'choice') { f.options = options; } else { delete f.options; }
+      var role = li.querySelector('.fe-rol').value;
+      if (f.type === 'person' && role) { f.role = role; } else { delete f.role; }
+      setNumber(f, 'max_length', li.querySelector('.fe-max-lengte').value);
+      setNumber(f, 'min', li.querySelector('.fe-min').value);
+      setNumber(f, 'max', li.querySelector('.fe-max').value);
       var whenField = li.querySelector('.fe-als-veld').value.trim();
       if (whenField) {
-        var raw = li.querySelector('.fe-als-waarde').value;
-        var value = raw === 'true' ? true : raw === 'false' ? false : raw;
-        f.required_when = { field: whenField, equals: value };
+        f.required_when = { field: whenField, equals: conditionValue(whenField, li.querySelector('.fe-als-waarde').value) };
       } else { delete f.required_when; }
       return f;
     });
     return result;
+  }
+
+  function setNumber(f, key, text) {
+    var value = parseInt(text, 10);
+    if (text !== '' && !isNaN(value)) { f[key] = value; } else { delete f[key]; }
+  }
+
+  // The value a required_when compares with has the type of the field it names.
+  function conditionValue(fieldName, raw) {
+    var target = Array.prototype.filter.call(list.children, function (li) {
+      return li.querySelector('.fe-naam').value.trim() === fieldName;
+    })[0];
+    var type = target ? target.querySelector('.fe-soort').value : '';
+    if (type === 'boolean' || type === 'confirm') { return raw === 'true' || raw === 'ja'; }
+    if (type === 'integer' && /^-?\d+$/.test(raw.trim())) { return parseInt(raw, 10); }
+    return raw;
   }
 
   function post(url, body) {

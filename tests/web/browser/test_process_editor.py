@@ -131,6 +131,16 @@ def test_a_new_required_field_in_the_form_editor_shows_in_the_preview_and_is_enf
     label = page.locator('.fe-voorbeeld label[for="veld-werkproces"], .fe-voorbeeld label:has-text("Werkproces")')
     assert "(verplicht)" in label.first.inner_text()
 
+    # A person field names the role its people hold.
+    page.click("button.fe-veld-toevoegen")
+    person = page.locator("li.fe-veld").last
+    person.locator(".fe-naam").fill("mentor")
+    person.locator(".fe-label").fill("Mentor")
+    person.locator(".fe-soort").select_option("person")
+    person.locator(".fe-rol").select_option("roc_begeleider")
+    page.wait_for_selector('.fe-voorbeeld select[name="mentor"]')
+    assert not page.locator("#formulier-editor.fe-ongeldig").count()
+
     page.click("button.fe-opslaan")
     page.wait_for_selector(".fe-status:has-text('opgeslagen')")
     page.goto(f"{live_server}/processen/{world.schools['a']}/pvb")
