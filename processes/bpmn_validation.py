@@ -277,10 +277,10 @@ def _expression_sites(node: etree._Element) -> Iterator[tuple[str, str, str | No
     elif tag == full_tag("timerEventDefinition"):
         for child in node:
             if child.tag in {full_tag("timeDate"), full_tag("timeDuration"), full_tag("timeCycle")}:
-                yield child.text or "", "timer", _owner_id(node), "timer"
+                yield child.text or "", "timer", _owner_id(node.getparent()), "timer"
     elif tag == full_tag("conditionalEventDefinition"):
         for el in node.iterfind(f"{{{BPMN}}}condition"):
-            yield el.text or "", "eval", _owner_id(node), "voorwaarde"
+            yield el.text or "", "eval", _owner_id(node.getparent()), "voorwaarde"
     elif tag == full_tag("standardLoopCharacteristics"):
         for el in node.iterfind(f"{{{BPMN}}}loopCondition"):
             yield el.text or "", "eval", _owner_id(node), "lusvoorwaarde"
@@ -288,7 +288,7 @@ def _expression_sites(node: etree._Element) -> Iterator[tuple[str, str, str | No
         for el in node.iterfind(f"{{{BPMN}}}completionCondition"):
             yield el.text or "", "eval", node_id, "voltooiingsvoorwaarde"
     elif tag == full_tag("messageEventDefinition") and node.get(f"{{{CAMUNDA}}}expression") is not None:
-        yield node.get(f"{{{CAMUNDA}}}expression") or "", "eval", _owner_id(node), "berichtinhoud"
+        yield node.get(f"{{{CAMUNDA}}}expression") or "", "eval", _owner_id(node.getparent()), "berichtinhoud"
 
 
 def _expression_errors(node: etree._Element, helper_names: set[str]) -> Iterator[ElementError]:

@@ -28,6 +28,7 @@ from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
@@ -69,6 +70,7 @@ __all__ = [
     "Engine",
     "HandlerServiceTask",
     "IncompatibleState",
+    "MigrationCheck",
     "ReadyTask",
     "TaskNotReady",
     "UserTaskDef",
@@ -152,6 +154,14 @@ class DeadlineWindow:
     due_at: datetime | None  # aware, UTC; None if the engine no longer knows it
     state: str  # "waiting" | "fired" | "cancelled"
     closed: bool
+
+
+@dataclass(frozen=True)
+class MigrationCheck:
+    """Whether a workflow can move to another version's spec (issue 6), and why not."""
+
+    blocking: list[str]  # Dutch reasons; empty when it can move
+    reset: list[str]  # element ids of ready or waiting tasks that are set up anew
 
 
 @dataclass(frozen=True)
@@ -296,6 +306,41 @@ class Engine:
         spec = self._registry.restore(dct["spec"])
         subprocess_specs = {name: self._registry.restore(d) for name, d in dct["subprocess_specs"].items()}
         return _SpecBundle(spec, MappingProxyType(subprocess_specs))
+
+    # -- migration ----------------------------------------------------------------------------
+
+    def migrate(self, wf: BpmnWorkflow, version_key: str, spec_json: str) -> MigrationCheck:
+        """Moves ``wf`` onto another version's specs with SpiffWorkflow's diff/migrate, unless a task
+        that is under way has no counterpart there (then ``wf`` is left as it was). Ready and waiting
+        tasks are reset: their timers are evaluated anew, a ready task's data comes again from the step
+        before. The caller runs the engine afterwards and never reuses ``wf`` after a refusal it ignores.
+        """
+        specs = self._spec_bundle(version_key, spec_json)
+        new_deps = dict(specs.subprocess_specs)
+        top, sub_diffs = diff_workflow(self._registry, wf, specs.spec, new_deps)
+        active = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+        blocking = [f"De stap '{t.task_spec.bpmn_name or t.task_spec.bpmn_id}' ({t.task_spec.bpmn_id}) is bezig "
+                    "en bestaat niet meer in de nieuwe versie." for t in top.removed if t.state & active]
+        for sp_id, sp_diff in sub_diffs.items():
+            sub = wf.subprocesses[sp_id]
+            if sp_diff is None:
+                if not sub.is_completed():
+                    blocking.append(f"Het lopende subproces '{sub.spec.name}' ontbreekt in de nieuwe versie.")
+                continue
+            blocking += [f"De stap '{t.task_spec.bpmn_name or t.task_spec.bpmn_id}' ({t.task_spec.bpmn_id}) is "
+                         "bezig en bestaat niet meer in de nieuwe versie." for t in sp_diff.removed if t.state & active]
+        if blocking:
+            return MigrationCheck(blocking, [])
+        mask = TaskState.READY | TaskState.WAITING
+        reset = sorted({t.task_spec.bpmn_id for t in wf.get_tasks(state=mask)
+                        if getattr(t.task_spec, "bpmn_id", None)})
+        migrate_workflow(top, wf, specs.spec)
+        for sp_id, sp_diff in sub_diffs.items():
+            if sp_diff is not None:
+                sub = wf.subprocesses[sp_id]
+                migrate_workflow(sp_diff, sub, new_deps[sub.spec.name])
+        wf.subprocess_specs = new_deps
+        return MigrationCheck([], reset)
 
     # -- running ------------------------------------------------------------------------------
 

@@ -525,6 +525,7 @@ class _Checker:
             self.operator(node, node.op)
             self.expr(node.left)
             self.expr(node.right)
+            self.constant_growth(node)
         elif isinstance(node, ast.IfExp):
             self.expr(node.test)
             self.expr(node.body)
@@ -564,6 +565,16 @@ class _Checker:
                     raise self.refuse(value, self.describe(value))
         else:
             raise self.refuse(node, self.describe(node))
+
+    def constant_growth(self, node: ast.BinOp) -> None:
+        """What the runtime guards would stop anyway (``10**10**9``, ``'a' * 10**10``) is refused at
+        validation already when it is written with constants only: the process owner hears it on save."""
+        try:
+            _fold(node)
+        except UnsafeExpression as exc:
+            raise self.refuse(node, exc.message.removeprefix("Niet toegestaan in een expressie: ")) from None
+        except (_NotConstant, ArithmeticError, TypeError, ValueError):
+            pass  # not all constants, or an error the expression itself reports at run time
 
     def element(self, node: ast.expr) -> None:
         if isinstance(node, ast.Starred):
@@ -606,6 +617,36 @@ class _Checker:
                 raise self.refuse(
                     node, f"opmaak met een breedte of precisie groter dan {MAX_FORMAT_WIDTH}"
                 )
+
+
+class _NotConstant(Exception):
+    pass
+
+
+_PLAIN_OPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Sub: lambda a, b: a - b, ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b,
+    ast.RShift: lambda a, b: a >> b, ast.BitOr: lambda a, b: a | b, ast.BitXor: lambda a, b: a ^ b,
+    ast.BitAnd: lambda a, b: a & b,
+}
+
+
+def _fold(node: ast.AST) -> Any:
+    """The value of an expression made of constants and operators only, computed through the same
+    guards as at run time; raises _NotConstant for anything else."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float | str | bytes):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _fold(node.operand)
+        return -value if isinstance(node.op, ast.USub) else +value
+    if isinstance(node, ast.BinOp):
+        left, right = _fold(node.left), _fold(node.right)
+        guard = _GUARDED_OPS.get(type(node.op))
+        if guard is not None:
+            return _GUARDS[_GUARD_PREFIX + guard](left, right)
+        plain = _PLAIN_OPS.get(type(node.op))
+        if plain is not None:
+            return plain(left, right)
+    raise _NotConstant
 
 
 def _default_helpers() -> dict[str, Callable[..., Any]]:

@@ -150,6 +150,10 @@ class ProcessVersion(Base):
     called_xml: Mapped[dict | None] = deferred(mapped_column(JSON))
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A school's own variant (issue 6): NULL is the shipped default; a school's version wins there.
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"))
+    change_note: Mapped[str] = mapped_column(Text, default="")
+    deployed_role: Mapped[str | None] = mapped_column(String(40))
 
 
 class ProcessInstance(Base):
@@ -599,3 +603,39 @@ class OkeClient(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProcessDraft(Base):
+    """A process owner's unsaved-to-production work on one process of a school: the diagram and the
+    forms he changed. Nothing reads it but the editor; a deploy turns it into a version."""
+
+    __tablename__ = "process_draft"
+    __table_args__ = (UniqueConstraint("school_id", "process_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
+    process_id: Mapped[str] = mapped_column(String(100))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Form key → form file (the raw JSON) for the forms changed in this draft.
+    forms: Mapped[dict] = mapped_column(JSON, default=dict)
+    base_version_id: Mapped[int | None] = mapped_column(ForeignKey("process_version.id"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProcessChange(Base):
+    """The process owners' log (append-only): every deploy and every migration, who in which role,
+    when and what. A migrated instance also gets an event in its own audit chain."""
+
+    __tablename__ = "process_change"
+    __table_args__ = (Index("ix_process_change_process", "process_id", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"))
+    process_id: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("process_version.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

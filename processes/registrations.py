@@ -124,7 +124,7 @@ def _register(s: Session, exam: Exam, student_id: int, student_user_id: int, act
               now: datetime, school_year: str, version_id: int | None = None,
               school: School | None = None) -> ExamRegistration:
     school = school or s.get(School, exam.school_id)
-    version = loaded_version(s, version_id or latest_version_id(s, REGISTRATION_PROCESS))
+    version = loaded_version(s, version_id or latest_version_id(s, REGISTRATION_PROCESS, exam.school_id))
     inst = ProcessInstance(
         version_id=version.id, school_id=exam.school_id, student_id=student_id,
         title=f"{exam.code} {exam.title}", status="running", revision=1,
@@ -165,7 +165,7 @@ def start_version_approval(s: Session, version: ExamVersion, exam: Exam, actor: 
     """R35: a version outside the exam bank reaches the examencommissie's inbox as a task; approving it
     establishes it. Runs in the caller's transaction."""
     school = s.get(School, exam.school_id)
-    pv = loaded_version(s, latest_version_id(s, VERSION_APPROVAL_PROCESS))
+    pv = loaded_version(s, latest_version_id(s, VERSION_APPROVAL_PROCESS, exam.school_id))
     inst = ProcessInstance(version_id=pv.id, school_id=exam.school_id, student_id=None,
                            title=f"Goedkeuring {exam.code} versie {version.version}", status="running", revision=1,
                            started_by_id=actor.id, started_at=now, updated_at=now)
@@ -224,7 +224,7 @@ def register_cohort(school_id: int, actor_id: int | None, uow: UnitOfWork, *, co
         outcome.exams, outcome.students = len(exams), len(students)
         existing = set(s.execute(select(ExamRegistration.exam_id, ExamRegistration.student_id)
                                  .where(ExamRegistration.school_id == school_id)).tuples())
-        version_id = latest_version_id(s, REGISTRATION_PROCESS) if exams and students else None
+        version_id = latest_version_id(s, REGISTRATION_PROCESS, school_id) if exams and students else None
         pending = 0
         for exam in exams:
             for student in students:

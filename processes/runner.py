@@ -374,7 +374,7 @@ def _create_pvb(s: Session, school_id: int, student: Student, actor: User, role:
                 source: Assignment | None, desired_end_date: date | None, follow_up_of: ProcessInstance | None,
                 process_id: str, now: datetime) -> tuple[ProcessInstance, list[int], ExamContext]:
     school = s.get(School, school_id)
-    version = loaded_version(s, latest_version_id(s, process_id))
+    version = loaded_version(s, latest_version_id(s, process_id, school_id))
     inst = ProcessInstance(
         version_id=version.id, school_id=school_id, student_id=student.id,
         title=title or (source.title if source else f"PvB {student.user.name}"), status="running",

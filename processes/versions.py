@@ -16,7 +16,7 @@ import forms as formlib
 from processes.db import UnitOfWork
 from processes.engine import DiagramError, default_engine
 from processes.errors import BadRequest, NotFound
-from processes.models import ROLES, ProcessVersion, User
+from processes.models import ROLES, ProcessChange, ProcessVersion, User
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_BPMN_DIR = REPO_ROOT / "bpmn"
@@ -78,13 +78,24 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def latest_version_id(session: Session, process_id: str) -> int:
-    vid = session.scalar(
-        select(ProcessVersion.id)
-        .where(ProcessVersion.process_id == process_id)
-        .order_by(ProcessVersion.version.desc())
-        .limit(1)
-    )
+def latest_version_id(session: Session, process_id: str, school_id: int | None = None) -> int:
+    """The version new exams start on: the school's own newest variant when it has one, else the
+    newest shipped default (decision D15)."""
+    vid = None
+    if school_id is not None:
+        vid = session.scalar(
+            select(ProcessVersion.id)
+            .where(ProcessVersion.process_id == process_id, ProcessVersion.school_id == school_id)
+            .order_by(ProcessVersion.version.desc())
+            .limit(1)
+        )
+    if vid is None:
+        vid = session.scalar(
+            select(ProcessVersion.id)
+            .where(ProcessVersion.process_id == process_id, ProcessVersion.school_id.is_(None))
+            .order_by(ProcessVersion.version.desc())
+            .limit(1)
+        )
     if vid is None:
         raise NotFound(f"Proces '{process_id}' is nog niet in gebruik genomen (geen versie gedeployed).")
     return vid
@@ -105,11 +116,17 @@ def deploy_process(
     actor_id: int | None,
     uow: UnitOfWork,
     called_files: dict[str, bytes] | None = None,
+    *,
+    school_id: int | None = None,
+    change_note: str = "",
+    role: str | None = None,
 ) -> DeployResult:
     """Validates and stores a new version of ``process_id``; the same bundle twice is a no-op.
 
     ``called_files`` (file name → XML) are the diagrams of the processes its call activities call:
     they become part of the version (design decision 3), so a running exam never changes underneath.
+    ``school_id`` makes it that school's own variant (D15); every new version is logged in
+    ``process_change`` with who, in which ``role``, and the ``change_note``.
     """
     called_files = dict(sorted((called_files or {}).items()))
     try:
@@ -137,15 +154,15 @@ def deploy_process(
     ).hexdigest()
     with uow:
         s = uow.session
-        last = s.execute(
-            select(ProcessVersion.id, ProcessVersion.version, ProcessVersion.sha256)
-            .where(ProcessVersion.process_id == process_id)
-            .order_by(ProcessVersion.version.desc())
-            .limit(1)
-        ).one_or_none()
+        try:
+            current_id = latest_version_id(s, process_id, school_id)
+        except NotFound:
+            current_id = None
+        last = s.get(ProcessVersion, current_id) if current_id is not None else None
         if last is not None and last.sha256 == sha:
             return DeployResult(last.id, process_id, last.version, unchanged=True)
-        if actor_id is not None and s.get(User, actor_id) is None:
+        actor = s.get(User, actor_id) if actor_id is not None else None
+        if actor_id is not None and actor is None:
             raise NotFound("Onbekende gebruiker.")
         number = (s.scalar(select(func.max(ProcessVersion.version)).where(
             ProcessVersion.process_id == process_id)) or 0) + 1
@@ -158,8 +175,19 @@ def deploy_process(
             spec_json=compiled.spec_json,
             called_xml={name: xml.decode("utf-8") for name, xml in called_files.items()} or None,
             deployed_by_id=actor_id,
+            school_id=school_id,
+            change_note=change_note,
+            deployed_role=role,
         )
         s.add(pv)
+        s.flush()
+        s.add(ProcessChange(
+            school_id=school_id, process_id=process_id, action="version_deployed", version_id=pv.id,
+            actor_id=actor_id, actor_name=actor.name if actor else "beheer (opdrachtregel)",
+            role=role or "operator", summary=f"Versie {number} in gebruik genomen"[:500],
+            details={"version": number, "sha256": sha, "change_note": change_note,
+                     "previous_version_id": current_id},
+        ))
         uow.commit()
         return DeployResult(pv.id, process_id, number, unchanged=False)
 

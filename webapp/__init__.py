@@ -31,7 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["examenflow"] = Services(app.config["DATABASE_URL"])
     csrf.init_app(app)
 
-    from webapp import api, auth, committee, dossier, errors, exam_bank, exam_moments, inbox, ooapi, tasks
+    from webapp import api, auth, committee, dossier, editor, errors, exam_bank, exam_moments, inbox, ooapi, tasks
 
     auth.init_app(app)
     app.register_blueprint(auth.bp)
@@ -41,6 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(committee.bp)
     app.register_blueprint(exam_bank.bp)
     app.register_blueprint(exam_moments.bp)
+    app.register_blueprint(editor.bp)
     api.init_app(app)
     ooapi.init_app(app)
     errors.init_app(app)

@@ -4,6 +4,10 @@
 `webapp/node_modules/` and `build_assets()` copies the files the pages need, listed in `VENDOR_FILES`.
 To add a library: add it to package.json (`npm install --save-exact --ignore-scripts NAME@VERSION`),
 then add its files to `VENDOR_FILES`.
+
+The process editor needs one bundle of its own (`editor_src/editor.js`: the bpmn-js Modeler, the
+properties panel with its Camunda provider and our provider for roles and forms), built with esbuild
+from the same lockfile into `static/vendor/editor/editor.js` (design: "Practical notes").
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ VENDOR_FILES: list[tuple[str, str]] = [
     ("bpmn-js/dist/assets/bpmn-font/css/bpmn.css", "bpmn-js/assets/bpmn-font/css/bpmn.css"),
     ("bpmn-js/dist/assets/bpmn-font/font", "bpmn-js/assets/bpmn-font/font"),
     ("bpmn-js/LICENSE", "bpmn-js/LICENSE"),
+    # The properties panel's stylesheet, for the process editor.
+    ("@bpmn-io/properties-panel/dist/assets/properties-panel.css", "properties-panel/properties-panel.css"),
+    ("bpmn-js-properties-panel/LICENSE", "properties-panel/LICENSE"),
 ]
+EDITOR_SOURCE = WEBAPP_DIR / "editor_src" / "editor.js"
+EDITOR_BUNDLE = VENDOR_DIR / "editor" / "editor.js"
 
 
 def _lock_digest() -> str:
@@ -84,9 +93,29 @@ def build_assets(force: bool = False) -> Path:
         _npm_ci()
     for src, dest in VENDOR_FILES:
         _copy(NODE_MODULES / src, VENDOR_DIR / dest)
+    _bundle_editor(force)
     return VENDOR_DIR
+
+
+def _bundle_editor(force: bool) -> None:
+    """esbuild's bundle of editor_src/editor.js, rebuilt when the source or the lockfile is newer."""
+    if (not force and EDITOR_BUNDLE.is_file()
+            and EDITOR_BUNDLE.stat().st_mtime >= max(EDITOR_SOURCE.stat().st_mtime, LOCKFILE.stat().st_mtime)):
+        return
+    esbuild = NODE_MODULES / ".bin" / "esbuild"
+    if not esbuild.exists():
+        raise RuntimeError("esbuild ontbreekt na `npm ci`; staat het in package.json?")
+    EDITOR_BUNDLE.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [str(esbuild), str(EDITOR_SOURCE), "--bundle", "--minify", "--format=iife", "--target=es2020",
+         "--loader:.json=json", "--legal-comments=linked", f"--outfile={EDITOR_BUNDLE}"],
+        cwd=WEBAPP_DIR, capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"De editorbundel kon niet worden gebouwd (esbuild, code {proc.returncode}):\n{tail}")
 
 
 def assets_present() -> bool:
     """True when every file of VENDOR_FILES is in static/vendor/ (say, before the demo serves pages)."""
-    return all((VENDOR_DIR / dest).exists() for _src, dest in VENDOR_FILES)
+    return EDITOR_BUNDLE.is_file() and all((VENDOR_DIR / dest).exists() for _src, dest in VENDOR_FILES)

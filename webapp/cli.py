@@ -63,6 +63,71 @@ def deploy(bpmn_file: Path | None, forms_dir: Path | None, by_email: str | None)
         click.echo(f"{r.process_id}: versie {r.version} ({state})")
 
 
+@cli.group("process")
+def process_group() -> None:
+    """Diagrammen controleren en in gebruik nemen (ook per school)."""
+
+
+def _read_bundle(bpmn_file: Path, forms_dir: Path | None) -> tuple[bytes, dict[str, dict], dict[str, bytes]]:
+    try:
+        form_files = formlib.load_form_dir(forms_dir or formlib.shipped_forms_dir())
+    except formlib.FormFileError as exc:
+        click.echo(f"Fout: formulier ongeldig: {exc}", err=True)
+        sys.exit(1)
+    try:
+        return bpmn_file.read_bytes(), form_files, called_files_for(bpmn_file)
+    except OSError as exc:
+        click.echo(f"Fout: {bpmn_file} kan niet worden gelezen ({exc.strerror}).", err=True)
+        sys.exit(1)
+
+
+def _checked_bundle(bpmn_file: Path, forms_dir: Path | None, refused: str) -> tuple[bytes, dict, dict]:
+    """The bundle of ``bpmn_file``, or every finding (element and reason) on stderr and exit 1."""
+    from processes.process_editor import validate_bundle
+
+    xml, form_files, called = _read_bundle(bpmn_file, forms_dir)
+    findings = validate_bundle(xml, bpmn_file.stem, form_files, called)
+    for f in findings:
+        click.echo(f"{bpmn_file.name}: {f.element_id or 'diagram'}: {f.message}", err=True)
+    if findings:
+        click.echo(f"{bpmn_file.name}: {refused} ({len(findings)} fout(en)).", err=True)
+        sys.exit(1)
+    return xml, form_files, called
+
+
+@process_group.command("validate")
+@click.argument("bpmn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--forms-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Map met formulierbestanden (standaard forms/).")
+def process_validate(bpmn_file: Path, forms_dir: Path | None) -> None:
+    """Controleert een diagram zoals een deploy dat doet; noemt elk element met zijn fout."""
+    _checked_bundle(bpmn_file, forms_dir, "afgekeurd")
+    click.echo(f"{bpmn_file.name}: in orde.")
+
+
+@process_group.command("deploy")
+@click.argument("bpmn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--forms-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Map met formulierbestanden (standaard forms/).")
+@click.option("--school", "school_code", help="Als eigen variant van deze school (standaard: voor alle scholen).")
+@click.option("--note", "change_note", default="", help="Wat er verandert (komt in het logboek).")
+@click.option("--by", "by_email", help="E-mailadres van wie deployt (voor het logboek).")
+@with_appcontext
+def process_deploy(bpmn_file: Path, forms_dir: Path | None, school_code: str | None, change_note: str,
+                   by_email: str | None) -> None:
+    """Controleert een diagram en zet het in gebruik als nieuwe versie; lopende examens houden hun versie."""
+    xml, form_files, called = _checked_bundle(bpmn_file, forms_dir, "afgekeurd, niet in gebruik genomen")
+    try:
+        actor = accounts.user_id_by_email(by_email, uow()) if by_email else None
+        school_id = accounts.school_id_by_code(school_code, uow()) if school_code else None
+        r = deploy_process(xml, bpmn_file.stem, form_files, actor, uow(), called_files=called,
+                           school_id=school_id, change_note=change_note, role="operator")
+    except ExamflowError as exc:
+        _fail(exc)
+    state = "ongewijzigd" if r.unchanged else "nieuw"
+    click.echo(f"{r.process_id}: versie {r.version} ({state})" + (f" voor {school_code}" if school_code else ""))
+
+
 @cli.group()
 def school() -> None:
     """Scholen."""
