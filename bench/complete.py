@@ -365,10 +365,12 @@ def main() -> None:
 
     import engine as engine_bench  # bench/engine.py
 
-    eng = engine_bench.run_engine_bench(args.engine_iterations, 200, plain=False)
+    eng = engine_bench.run_engine_bench(args.engine_iterations, 200, plain=True)
     engine_median = eng["engine"]["total"]["median"]
-    print(f"engine bench (in-process): median {engine_median:.2f} ms, p95 {eng['engine']['total']['p95']:.2f} ms",
-          flush=True)
+    # SpiffWorkflow's own request, as the design measured it (its serializer, the spec inside the state).
+    raw_median = eng["plain"]["total"]["median"]
+    print(f"engine bench (in-process): median {engine_median:.2f} ms, p95 {eng['engine']['total']['p95']:.2f} ms "
+          f"with Examenflow's spec cache; raw SpiffWorkflow (spec embedded) median {raw_median:.2f} ms", flush=True)
 
     warm_n = args.warmup * args.workers
     needed = warm_n + sum(c * args.per_client for c in counts) + (2 * args.profile + 20 if args.profile else 0)
@@ -413,10 +415,12 @@ def main() -> None:
     two = phases.get(2)
     ratio = one["lat"]["median"] / engine_median
     print()
-    print(f"goal: median <= {GOAL_RATIO:.0f}x engine ({GOAL_RATIO * engine_median:.2f} ms here) "
-          f"and <= {GOAL_MS:.0f} ms: median {one['lat']['median']:.2f} ms = {ratio:.1f}x engine -> "
-          f"{'ok' if ratio <= GOAL_RATIO else 'MISSED'} (x5) / "
-          f"{'ok' if one['lat']['median'] <= GOAL_MS else 'MISSED'} (10 ms)")
+    raw_ratio = one["lat"]["median"] / raw_median
+    print(f"goal: median <= {GOAL_RATIO:.0f}x SpiffWorkflow's own request ({GOAL_RATIO * raw_median:.2f} ms here) "
+          f"and <= {GOAL_MS:.0f} ms: median {one['lat']['median']:.2f} ms = {raw_ratio:.1f}x raw SpiffWorkflow -> "
+          f"{'ok' if raw_ratio <= GOAL_RATIO else 'MISSED'} (x5) / "
+          f"{'ok' if one['lat']['median'] <= GOAL_MS else 'MISSED'} (10 ms); "
+          f"{ratio:.1f}x Examenflow's cached engine step ({engine_median:.2f} ms)")
     if two:
         print(f"goal: >= {GOAL_RPS:.0f} completions/s with 2 clients: {two['rps']:.0f}/s -> "
               f"{'ok' if two['rps'] >= GOAL_RPS else 'MISSED'}")
