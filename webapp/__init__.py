@@ -63,3 +63,12 @@ def services() -> Services:
 
 def uow() -> UnitOfWork:
     return services().uow()
+
+
+def mailer():
+    """The SMTP mailer, from the settings of the environment (tests override them in the config)."""
+    from flask import current_app
+
+    from processes.mail import Mailer
+
+    return Mailer(current_app.config["EXAMENFLOW_SMTP"])
