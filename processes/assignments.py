@@ -9,7 +9,7 @@ from sqlalchemy import select
 import forms as formlib
 from processes import policy
 from processes.db import UnitOfWork
-from processes.errors import BadRequest, Forbidden, NotFound, ValidationFailed
+from processes.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from processes.exam import ASSESSOR_ROLES, ExamContext, participants, set_participant, update_assignment
 from processes.models import ROLES, Assignment, ExamAssignment, ProcessInstance, User, utcnow
 
@@ -39,6 +39,17 @@ def list_assignments(school_id: int, uow: UnitOfWork) -> list[dict]:
                                    .order_by(Assignment.code, Assignment.version)).all()
         return [{"id": a.id, "code": a.code, "title": a.title, "version": a.version,
                  "established": a.established} for a in rows]
+
+
+def assignment_preview(school_id: int, assignment_id: int, uow: UnitOfWork) -> dict:
+    """R11: the content of a bank assignment as it will be set out: text, version, whether it is
+    established (R16) and its assessment model."""
+    with uow:
+        a = uow.session.get(Assignment, assignment_id)
+        if a is None or a.school_id != school_id:
+            raise NotFound("Onbekende opdracht in de opdrachtenbank van deze school.")
+        return {"id": a.id, "code": a.code, "title": a.title, "text": a.text, "version": a.version,
+                "established": a.established, "assessment_model": a.assessment_model}
 
 
 def _exam_for_editing(s, instance_id: int, actor_id: int) -> tuple[ProcessInstance, User, str]:
@@ -103,4 +114,31 @@ def change_participant(instance_id: int, role: str, user_id: int, actor_id: int,
         set_participant(s, inst.id, role, user_id)
         ctx.audit("participant_changed", f"{ROLES[role]} gewijzigd",
                    details={"role": role, "from": previous, "to": user_id})
+        uow.commit()
+
+
+def replace_exam_assignment(instance_id: int, assignment_id: int, actor_id: int, uow: UnitOfWork) -> None:
+    """R19: a wrongly chosen assignment is replaced by another from the bank, until it is established
+    (and before the three approvals lock its content, R14). The old one stays in the audit trail."""
+    with uow:
+        s = uow.session
+        inst, actor, role = _exam_for_editing(s, instance_id, actor_id)
+        ea = s.get(ExamAssignment, inst.id)
+        if ea is None:
+            raise NotFound("Dit examen heeft geen opdracht.")
+        if ea.established_at is not None:
+            raise Conflict("De opdracht is al vastgesteld en kan niet meer worden vervangen (R19).")
+        if ea.locked_at is not None:
+            raise Conflict("De inhoud van de opdracht ligt vast na de drie goedkeuringen en kan niet meer "
+                           "worden vervangen (R14).")
+        source = s.get(Assignment, assignment_id)
+        if source is None or source.school_id != inst.school_id:
+            raise NotFound("Onbekende opdracht in de opdrachtenbank van deze school.")
+        previous = {"assignment_id": ea.assignment_id, "title": ea.title, "content_version": ea.content_version}
+        ea.assignment_id, ea.title, ea.text = source.id, source.title, source.text
+        ea.assessment_model = source.assessment_model
+        ea.content_version += 1
+        ctx = ExamContext(s, inst, actor, role, utcnow())
+        ctx.audit("assignment_replaced", f"Opdracht vervangen door {source.code} versie {source.version} (R19)",
+                  details={"from": previous, "to": {"assignment_id": source.id, "title": source.title}})
         uow.commit()

@@ -29,6 +29,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["EXAMENFLOW_ARGON2_FAST"]:
         accounts.configure_hasher(time_cost=1, memory_cost=8, parallelism=1)
     app.extensions["examenflow"] = Services(app.config["DATABASE_URL"])
+    from webapp import admin
+
+    app.before_request(admin.allow_larger_upload)
     csrf.init_app(app)
 
     from webapp import api, auth, committee, dossier, errors, inbox, tasks
@@ -39,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(tasks.bp)
     app.register_blueprint(dossier.bp)
     app.register_blueprint(committee.bp)
+    app.register_blueprint(admin.bp)
     api.init_app(app)
     errors.init_app(app)
 
