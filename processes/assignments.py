@@ -52,6 +52,13 @@ def assignment_preview(school_id: int, assignment_id: int, uow: UnitOfWork) -> d
                 "established": a.established, "assessment_model": a.assessment_model}
 
 
+def is_school_admin_of(instance_id: int, user_id: int, uow: UnitOfWork) -> bool:
+    """Whether the user is the beheerder of the exam's school (who may change its participants, R7, R22)."""
+    with uow:
+        inst = uow.session.get(ProcessInstance, instance_id)
+        return inst is not None and policy.holds_role(uow.session, user_id, inst.school_id, "beheerder")
+
+
 def _exam_for_editing(s, instance_id: int, actor_id: int) -> tuple[ProcessInstance, User, str]:
     inst = s.get(ProcessInstance, instance_id)
     if inst is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 
-from processes import accounts, passwords
+from processes import accounts, passwords, task_mail
 from processes.errors import BadRequest
 from webapp import mailer, uow
 
@@ -121,3 +121,16 @@ def reset_password(token: str):
         flash(exc.message, "fout")
         return render_template("auth/reset_password.html", token=token, invalid=True), 400
     return render_template("auth/reset_password.html", token=token)
+
+
+@bp.route("/mijn-account", methods=["GET", "POST"])
+@login_required
+def my_account():
+    """The user's own settings: mail when a task arrives (on by default)."""
+    if request.method == "POST":
+        on = request.form.get("taakmail") == "ja"
+        task_mail.set_task_mail(current_user.user_id, on, uow())
+        flash("U krijgt een e-mail als er een taak voor u klaarstaat." if on else
+              "U krijgt geen e-mail meer bij nieuwe taken.", "info")
+        return redirect(url_for("auth.my_account"))
+    return render_template("auth/my_account.html", task_mail=task_mail.task_mail_on(current_user.user_id, uow()))

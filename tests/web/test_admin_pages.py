@@ -145,3 +145,19 @@ def test_r9_r11_set_out_for_a_group_with_preview_and_progress(admin_client, worl
     failing = admin_client.post(f"{base}/uitzetten/bevestigen", data={**form, "bevestigd": "ja",
                                                                       "student": [world.students["student_b"]]})
     assert "Er is niets uitgezet" in failing.get_data(as_text=True)
+
+
+def test_r22_admin_replaces_the_assessor_on_the_exam_page_during_execution(admin_client, world, uow_factory):
+    from tests.support.walk import start_and_walk_to
+
+    instance_id, task_id = start_and_walk_to(world, uow_factory, "beoordelen_praktijk")
+    page = admin_client.get(f"/examens/{instance_id}").get_data(as_text=True)
+    assert "Deelnemer wijzigen" in page
+    token = csrf_from(admin_client, f"/examens/{instance_id}")
+    resp = admin_client.post(f"/examens/{instance_id}/deelnemers", data={
+        "csrf_token": token, "role": "praktijkbeoordelaar", "user_id": world.users["beoordelaar_a2"]})
+    assert resp.status_code == 303
+    new_inbox = queries.list_my_tasks(world.users["beoordelaar_a2"], uow_factory())
+    old_inbox = queries.list_my_tasks(world.users["beoordelaar_a"], uow_factory())
+    assert task_id in {r.task_id for r in new_inbox.items}
+    assert task_id not in {r.task_id for r in old_inbox.items}
