@@ -13,10 +13,17 @@ from processes.errors import BadRequest, Conflict, Forbidden, NotFound, Validati
 from processes.exam import ASSESSOR_ROLES, ExamContext, participants, set_participant, update_assignment
 from processes.models import ROLES, Assignment, ExamAssignment, ProcessInstance, User, utcnow
 
+KINDS = {"opdracht": "Opdracht", "aanvulopdracht": "Aanvulopdracht"}
+
 
 def create_assignment(school_id: int, code: str, title: str, text: str, assessment_model: dict,
-                      uow: UnitOfWork, established: bool = False) -> int:
-    """Adds an assignment with its assessment model to the school's bank (R16, R40)."""
+                      uow: UnitOfWork, established: bool = False, kind: str = "opdracht") -> int:
+    """Adds an assignment with its assessment model to the school's bank (R16, R40). A supplementary
+    assignment (aanvulopdracht) always needs establishing per student, so it is never established here (R17)."""
+    if kind not in KINDS:
+        raise BadRequest(f"Onbekende soort opdracht '{kind}'.")
+    if established and kind == "aanvulopdracht":
+        raise BadRequest("Een aanvulopdracht wordt altijd per student vastgesteld (R17).")
     try:
         formlib.check_criteria_model(assessment_model)
     except formlib.CriteriaModelError as exc:
@@ -27,7 +34,8 @@ def create_assignment(school_id: int, code: str, title: str, text: str, assessme
                                                          Assignment.code == code)
                         .order_by(Assignment.version.desc()).limit(1))
         a = Assignment(school_id=school_id, code=code, title=title, text=text,
-                       version=(last or 0) + 1, assessment_model=assessment_model, established=established)
+                       version=(last or 0) + 1, assessment_model=assessment_model, established=established,
+                       kind=kind)
         s.add(a)
         uow.commit()
         return a.id
@@ -38,7 +46,25 @@ def list_assignments(school_id: int, uow: UnitOfWork) -> list[dict]:
         rows = uow.session.scalars(select(Assignment).where(Assignment.school_id == school_id)
                                    .order_by(Assignment.code, Assignment.version)).all()
         return [{"id": a.id, "code": a.code, "title": a.title, "version": a.version,
-                 "established": a.established} for a in rows]
+                 "established": a.established, "kind": a.kind} for a in rows]
+
+
+def establish_bank_assignment(school_id: int, assignment_id: int, actor_id: int, uow: UnitOfWork) -> None:
+    """R16: the beheerder marks a bank assignment established; PvBs set out from it skip step 3.
+    Not for a supplementary assignment (R17)."""
+    with uow:
+        s = uow.session
+        actor = s.get(User, actor_id)
+        if actor is None:
+            raise NotFound("Onbekende gebruiker.")
+        policy.require_role(s, actor, school_id, ("beheerder",), "opdrachten in de bank vaststellen")
+        a = s.get(Assignment, assignment_id)
+        if a is None or a.school_id != school_id:
+            raise NotFound("Onbekende opdracht in de opdrachtenbank van deze school.")
+        if a.kind == "aanvulopdracht":
+            raise BadRequest("Een aanvulopdracht wordt altijd per student vastgesteld (R17).")
+        a.established = True
+        uow.commit()
 
 
 def assignment_preview(school_id: int, assignment_id: int, uow: UnitOfWork) -> dict:
@@ -49,7 +75,7 @@ def assignment_preview(school_id: int, assignment_id: int, uow: UnitOfWork) -> d
         if a is None or a.school_id != school_id:
             raise NotFound("Onbekende opdracht in de opdrachtenbank van deze school.")
         return {"id": a.id, "code": a.code, "title": a.title, "text": a.text, "version": a.version,
-                "established": a.established, "assessment_model": a.assessment_model}
+                "established": a.established, "kind": a.kind, "assessment_model": a.assessment_model}
 
 
 def is_school_admin_of(instance_id: int, user_id: int, uow: UnitOfWork) -> bool:

@@ -298,6 +298,8 @@ class Assignment(Base):
     assessment_model: Mapped[dict] = mapped_column(JSON)
     established: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # opdracht | aanvulopdracht; a supplementary assignment always needs establishing per student (R17).
+    kind: Mapped[str] = mapped_column(String(20), default="opdracht", server_default="opdracht")
 
 
 class ExamAssignment(Base):

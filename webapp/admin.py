@@ -252,6 +252,35 @@ def settings(school_id: int):
     return render_template("admin/settings.html", school=school, rows=rows, history=history)
 
 
+# ----------------------------------------------------------------------------- the assignment bank (R16, R17, R11)
+
+
+@bp.get("/<int:school_id>/opdrachtenbank")
+@login_required
+def bank(school_id: int):
+    return render_template("admin/bank.html", school=_school(school_id),
+                           rows=assignments.list_assignments(school_id, uow()), kinds=assignments.KINDS)
+
+
+@bp.get("/<int:school_id>/opdrachtenbank/<int:assignment_id>")
+@login_required
+def bank_preview(school_id: int, assignment_id: int):
+    school = _school(school_id)
+    return render_template("admin/bank_preview.html", school=school,
+                           preview=assignments.assignment_preview(school_id, assignment_id, uow()))
+
+
+@bp.post("/<int:school_id>/opdrachtenbank/<int:assignment_id>/vaststellen")
+@login_required
+def bank_establish(school_id: int, assignment_id: int):
+    if not _confirmed():
+        flash("Bevestig eerst dat u deze opdracht wilt vaststellen.", "fout")
+        return redirect(url_for("admin.bank", school_id=school_id))
+    assignments.establish_bank_assignment(school_id, assignment_id, current_user.user_id, uow())
+    flash("De opdracht is vastgesteld: PvB's met deze opdracht slaan het vaststellen per student over (R16).", "info")
+    return redirect(url_for("admin.bank", school_id=school_id))
+
+
 # ----------------------------------------------------------------------------- setting out for a group (R9)
 
 

@@ -2,7 +2,8 @@
 
 Exam groups per cohort and crebo with their members (R6, R10); archiving with a retention date for
 students and groups (R27); single-use password-reset links (R5); failed logins for the throttle; who
-changed which school setting when; the per-user switch and watermark of the task mail. Written by hand.
+changed which school setting when; the per-user switch and watermark of the task mail; the kind of a bank
+assignment (a supplementary one always needs establishing, R17). Written by hand.
 
 Revision ID: 0008
 Revises: 0006
@@ -22,6 +23,8 @@ def upgrade() -> None:
     with op.batch_alter_table("app_user") as batch:
         batch.add_column(sa.Column("task_mail", sa.Boolean(), nullable=False, server_default=sa.text("true")))
         batch.add_column(sa.Column("task_mail_until", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("assignment") as batch:
+        batch.add_column(sa.Column("kind", sa.String(length=20), nullable=False, server_default="opdracht"))
     with op.batch_alter_table("student") as batch:
         batch.add_column(sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("retain_until", sa.Date(), nullable=True))
@@ -111,6 +114,8 @@ def downgrade() -> None:
     with op.batch_alter_table("student") as batch:
         batch.drop_column("retain_until")
         batch.drop_column("archived_at")
+    with op.batch_alter_table("assignment") as batch:
+        batch.drop_column("kind")
     with op.batch_alter_table("app_user") as batch:
         batch.drop_column("task_mail_until")
         batch.drop_column("task_mail")

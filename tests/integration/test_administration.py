@@ -20,18 +20,8 @@ from processes.models import (
     Student,
     User,
 )
-from tests.conftest import PASSWORD
+from tests.support.admin import MODEL
 from tests.support.walk import start_and_walk_to
-
-MODEL = {"werkprocessen": [{"code": "B1-K1-W1", "title": "Werkproces", "rule": "all_crucial",
-                            "criteria": [{"id": "c1", "text": "Criterium", "crucial": True}]}]}
-
-
-@pytest.fixture
-def admin(world, uow_factory) -> int:
-    uid = accounts.create_user("beheer@test.nl", "Bea Beheer", PASSWORD, uow_factory())
-    accounts.grant_role(uid, world.schools["a"], "beheerder", uow_factory())
-    return uid
 
 
 def _csv(rows: list[list[str]], header=("studentnummer", "naam", "e-mailadres", "cohort", "crebo")) -> bytes:
