@@ -20,6 +20,7 @@ from processes.models import (
     Student,
     User,
 )
+from tests.conftest import PASSWORD
 from tests.support.admin import MODEL
 from tests.support.walk import start_and_walk_to
 
@@ -244,3 +245,13 @@ def test_deactivating_an_account_bumps_its_sessions(world, admin, uow_factory):
         user = uow.session.get(User, world.users["student_a"])
         assert not user.active and user.session_version == 2
     assert accounts.load_session_user(world.users["student_a"], 1, uow_factory()) is None
+
+
+def test_r1_one_beheerder_per_school_created_by_the_operator(world, admin, uow_factory):
+    other = accounts.create_user("tweede@test.nl", "Tweede Beheerder", PASSWORD, uow_factory())
+    with pytest.raises(BadRequest, match="R1"):
+        accounts.grant_role(other, world.schools["a"], "beheerder", uow_factory())
+    # The beheerder cannot make another beheerder from the admin pages either.
+    with pytest.raises(ValidationFailed):
+        administration.create_account(world.schools["a"], admin, "tweede@test.nl", "Tweede", "beheerder",
+                                      uow_factory())
