@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 
@@ -86,6 +88,7 @@ def logout_everywhere():
     return redirect(url_for("auth.login"))
 
 
+RESET_ANSWER_SECONDS = 1.0
 RESET_ANSWER = ("Als er een account met dit e-mailadres bestaat, is er een e-mail met een link verstuurd. "
                 "De link is een uur geldig en werkt één keer.")
 
@@ -94,7 +97,10 @@ RESET_ANSWER = ("Als er een account met dit e-mailadres bestaat, is er een e-mai
 def forgot_password():
     """R5: the answer is the same for a known and an unknown address."""
     if request.method == "POST":
+        started = time.monotonic()
         passwords.request_password_reset(request.form.get("email", ""), uow(), mailer())
+        # The same time too: a known address costs an SMTP round trip, so both answers take at least this.
+        time.sleep(max(0.0, RESET_ANSWER_SECONDS - (time.monotonic() - started)))
         flash(RESET_ANSWER, "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot_password.html")

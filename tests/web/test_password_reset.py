@@ -64,6 +64,16 @@ def test_r5_reset_page_answers_the_same_for_known_and_unknown_addresses(app, wor
     assert len(smtp.messages) == 1
 
 
+def test_r5_reset_answer_takes_as_long_for_an_unknown_address(app, world, smtp):
+    import time
+
+    from webapp.auth import RESET_ANSWER_SECONDS
+
+    started = time.monotonic()
+    _ask_reset(app.test_client(), "niemand@test.nl")
+    assert time.monotonic() - started >= RESET_ANSWER_SECONDS
+
+
 def test_reset_ends_other_sessions(app, world, smtp):
     other = app.test_client()
     login(other, "student_a@test.nl")
