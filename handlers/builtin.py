@@ -50,9 +50,10 @@ def check_assessors(data: dict, ctx: HandlerContext) -> dict:
 
 @service_handler("lock_assignment")
 def lock_assignment(data: dict, ctx: HandlerContext) -> dict:
-    """R14: after the three approvals the content of the assignment is locked."""
-    _exam(ctx).lock_assignment()
-    return {"opdracht_vergrendeld": True}
+    """R14: after the three approvals the content of the assignment is locked. The gateway after it reads
+    whether the assignment was established in the school's bank (R16: then step 3 is skipped)."""
+    in_bank = bool(_exam(ctx).lock_assignment())
+    return {"opdracht_vergrendeld": True, "opdracht_vastgesteld_in_bank": in_bank}
 
 
 @service_handler("unlock_assignment")

@@ -29,7 +29,8 @@ class ExamServices(Protocol):
 
     def participants(self) -> dict[str, int]: ...
 
-    def lock_assignment(self) -> None: ...
+    def lock_assignment(self) -> bool | None:
+        """Locks the content (R14); true when the assignment is established in the school's bank (R16)."""
 
     def unlock_assignment(self) -> None: ...
 

@@ -13,7 +13,16 @@ from sqlalchemy import bindparam, select
 
 from processes.db import UnitOfWork
 from processes.errors import BadRequest, Forbidden, NotFound
-from processes.models import ROLES, ApiToken, RoleMembership, School, Student, User, utcnow
+from processes.models import (
+    ROLES,
+    ApiToken,
+    RoleMembership,
+    School,
+    SchoolSettingChange,
+    Student,
+    User,
+    utcnow,
+)
 
 # argon2id with the library's defaults; tests lower the cost through configure_hasher.
 _hasher = PasswordHasher()
@@ -57,7 +66,10 @@ SCHOOL_SETTINGS = {
 }
 
 
-def set_school_setting(school_id: int, key: str, raw: str | bool, uow: UnitOfWork) -> None:
+def set_school_setting(school_id: int, key: str, raw: str | bool, uow: UnitOfWork,
+                       actor_id: int | None = None) -> bool:
+    """Sets one setting; a change is recorded with who (None: the operator's CLI) and when.
+    Returns whether the value changed."""
     if key not in SCHOOL_SETTINGS:
         raise BadRequest(f"Onbekende instelling '{key}'. Bekend: {', '.join(SCHOOL_SETTINGS)}.")
     value = raw
@@ -85,8 +97,14 @@ def set_school_setting(school_id: int, key: str, raw: str | bool, uow: UnitOfWor
         school = uow.session.get(School, school_id)
         if school is None:
             raise NotFound("Onbekende school.")
+        before = (school.settings or {}).get(key)
+        if before == value:
+            return False
         school.settings = {**(school.settings or {}), key: value}
+        uow.session.add(SchoolSettingChange(school_id=school_id, key=key, old_value=before, new_value=value,
+                                            changed_by_id=actor_id, changed_at=utcnow()))
         uow.commit()
+        return True
 
 
 def school_id_by_code(code: str, uow: UnitOfWork) -> int:

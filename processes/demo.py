@@ -69,7 +69,7 @@ EXAMS = [
     ("daan@demo.nl", "ZORG", "opdracht_aanmaken", (), 0),
     ("student@demo.nl", "ZORG", "opdracht_verwerven", (), 0),
     ("emma@demo.nl", "BEGELEIDEN", "goedkeuren_praktijkbegeleider", (), 0),
-    ("noah@demo.nl", "ZORG", "opdracht_vaststellen", (), 0),
+    ("noah@demo.nl", "BEGELEIDEN", "opdracht_vaststellen", (), 0),
     ("student@demo.nl", "BEGELEIDEN", "afspraken_plannen", (), 0),
     ("lotte@demo.nl", "ZORG", "bewijsstukken_controleren", (), 0),
     ("julia@demo.nl", "ZORG", "beoordelen_praktijk", (), 0),
@@ -216,7 +216,7 @@ def prepare_demo(uow: UnitOfWork) -> list[str]:
                                   uow, established=True),
         "BEGELEIDEN": create_assignment(school_id, "BEGELEIDEN", "Een groep begeleiden",
                                         "Je begeleidt een groepsactiviteit van begin tot eind.", BEGELEIDEN_MODEL,
-                                        uow, established=True),
+                                        uow),
     }
     student_ids: dict[str, int] = {}
     for email, name, number, can_login in STUDENTS:

@@ -23,6 +23,7 @@ from processes.errors import Conflict, Forbidden, ValidationFailed
 from processes.models import (
     ROLES,
     Assessment,
+    Assignment,
     ExamAssignment,
     ExamWarning,
     HumanTask,
@@ -125,10 +126,13 @@ class ExamContext:
             raise RuntimeError(f"exam {self.instance.id} has no assignment")
         return ea
 
-    def lock_assignment(self) -> None:
+    def lock_assignment(self) -> bool:
         ea = self._assignment()
         ea.locked_at = self.now
         self.audit("assignment_locked", "Inhoud van de opdracht vastgelegd na drie goedkeuringen")
+        # R16/R17: an assignment established in the bank (never a supplementary one) skips step 3.
+        source = self.session.get(Assignment, ea.assignment_id) if ea.assignment_id else None
+        return bool(source is not None and source.established and source.kind != "aanvulopdracht")
 
     def unlock_assignment(self) -> None:
         ea = self._assignment()
@@ -137,7 +141,11 @@ class ExamContext:
 
     def establish_assignment(self) -> None:
         self._assignment().established_at = self.now
-        self.audit("assignment_established", "Opdracht vastgesteld namens de examencommissie")
+        if self.role == "examencommissie":
+            self.audit("assignment_established", "Opdracht vastgesteld namens de examencommissie")
+        else:  # reached without step 3: the assignment was established in the school's bank (R16)
+            self.audit("assignment_established", "Opdracht vastgesteld: een in de opdrachtenbank vastgestelde "
+                                                 "opdracht, niet per student opnieuw (R16)")
 
     def warn(self, code: str, message: str) -> None:
         self.session.add(ExamWarning(instance_id=self.instance.id, code=code, message=message,

@@ -103,6 +103,10 @@ class User(Base):
     # Bumped to end every session of this user server-side.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Mail when a task arrives, bundled per person; the user can switch it off.
+    task_mail: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Tasks created up to this moment have been mailed (or were there before mail was switched on).
+    task_mail_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[RoleMembership]] = relationship(back_populates="user")
 
@@ -130,6 +134,9 @@ class Student(Base):
     # Cohort: the start year of the qualification dossier (R10).
     cohort: Mapped[str] = mapped_column(String(20))
     crebo: Mapped[str] = mapped_column(String(20))
+    # Archived, never deleted (R27): hidden from teachers and the committee, kept until retain_until.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retain_until: Mapped[date | None] = mapped_column(Date)
 
     user: Mapped[User] = relationship()
 
@@ -295,6 +302,8 @@ class Assignment(Base):
     assessment_model: Mapped[dict] = mapped_column(JSON)
     established: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # opdracht | aanvulopdracht; a supplementary assignment always needs establishing per student (R17).
+    kind: Mapped[str] = mapped_column(String(20), default="opdracht", server_default="opdracht")
 
 
 class ExamAssignment(Base):
@@ -639,3 +648,63 @@ class ProcessChange(Base):
     summary: Mapped[str] = mapped_column(String(500), default="")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExamGroup(Base):
+    """An exam group per cohort and crebo (R6, R10); archived, never deleted (R27)."""
+
+    __tablename__ = "exam_group"
+    __table_args__ = (UniqueConstraint("school_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The start year of the qualification dossier, not the intake year (R10).
+    cohort: Mapped[str] = mapped_column(String(20))
+    crebo: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    retain_until: Mapped[date | None] = mapped_column(Date)
+
+
+class ExamGroupMember(Base):
+    __tablename__ = "exam_group_member"
+    __table_args__ = (UniqueConstraint("group_id", "student_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("exam_group.id"), index=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"), index=True)
+
+
+class PasswordReset(Base):
+    """A reset link (R5): single use, expiring; only the SHA-256 digest of its token is stored."""
+
+    __tablename__ = "password_reset"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """A failed login, by the address typed (known or not): the throttle counts these."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_email_at", "email", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SchoolSettingChange(Base):
+    """Who changed which school setting when, from what to what."""
+
+    __tablename__ = "school_setting_change"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"), index=True)
+    key: Mapped[str] = mapped_column(String(60))
+    old_value: Mapped[object | None] = mapped_column(JSON)
+    new_value: Mapped[object | None] = mapped_column(JSON)
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

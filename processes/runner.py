@@ -553,3 +553,51 @@ def _complete_task_once(task_id: int, actor_id: int, data: dict, uow: UnitOfWork
                                action="instance_completed", summary="Examenproces afgerond", now=now)
         uow.commit()
         return StepResult(inst.id, inst.revision, status, new, exam.warnings)
+
+
+# ----------------------------------------------------------------------------- setting out for a group (R9)
+
+
+def set_out_pvbs(school_id: int, student_ids: list[int], actor_id: int, uow: UnitOfWork, *,
+                 assignment_id: int | None = None, begeleider_id: int | None = None, title: str = "",
+                 desired_end_date: date | None = None, progress=None) -> list[int]:
+    """R9: starts a PvB for each of ``student_ids`` with one assignment, in ONE transaction: all or
+    nothing. A ROC-begeleider becomes the begeleider of each; the admin names one (``begeleider_id``).
+    ``progress(done, total)`` is called after each PvB. Returns the new instance ids."""
+    from processes.exam import set_participant
+
+    ids = list(dict.fromkeys(student_ids))
+    if not ids:
+        raise ValidationFailed({"studenten": ["Kies minstens één student."]})
+    with uow:
+        s = uow.session
+        actor = s.get(User, actor_id)
+        if actor is None:
+            raise NotFound("Onbekende gebruiker.")
+        role = policy.require_role(s, actor, school_id, ("roc_begeleider", "beheerder"), "PvB's uitzetten")
+        if role == "beheerder" or begeleider_id not in (None, actor_id):
+            if begeleider_id is None or not policy.holds_role(s, begeleider_id, school_id, "roc_begeleider"):
+                raise ValidationFailed({"begeleider": ["Kies een ROC-begeleider van deze school."]})
+        source = None
+        if assignment_id is not None:
+            source = s.get(Assignment, assignment_id)
+            if source is None or source.school_id != school_id:
+                raise NotFound("Onbekende opdracht in de opdrachtenbank van deze school.")
+        students = {st.id: st for st in s.scalars(select(Student).where(Student.id.in_(ids)))}
+        unknown = [i for i in ids if i not in students or students[i].school_id != school_id
+                   or students[i].archived_at is not None]
+        if unknown:
+            raise ValidationFailed({"studenten": [f"{len(unknown)} gekozen student(en) zijn onbekend of "
+                                                  "gearchiveerd op deze school; er is niets uitgezet."]})
+        now = utcnow()
+        created = []
+        for done, sid in enumerate(ids, start=1):
+            inst, _new, _exam = _create_pvb(s, school_id, students[sid], actor, role, title, source,
+                                            desired_end_date, None, process_id="pvb", now=now)
+            if begeleider_id is not None and (role == "beheerder" or begeleider_id != actor_id):
+                set_participant(s, inst.id, "roc_begeleider", begeleider_id)
+            created.append(inst.id)
+            if progress is not None:
+                progress(done, len(ids))
+        uow.commit()
+        return created

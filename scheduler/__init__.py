@@ -54,6 +54,22 @@ def daily_once(uow_factory: Callable[[], UnitOfWork], now: datetime | None = Non
     return DailyReport(register_all_schools(uow_factory), carried)
 
 
+# Task mail goes out once a minute: everything that arrived within the minute is one mail per person.
+MAIL_SECONDS = 60.0
+
+
+def mail_tasks_once(uow_factory: Callable[[], UnitOfWork], now: datetime | None = None) -> int:
+    """One round of task mail (SMTP settings from the environment); returns the mails sent."""
+    from processes.mail import Mailer, SmtpSettings
+    from processes.task_mail import send_task_mails
+
+    try:
+        return send_task_mails(uow_factory(), Mailer(SmtpSettings.from_env()), now)
+    except Exception:
+        log.exception("task mail round failed; the next round tries again")
+        return 0
+
+
 def _deliver(session_factory, at: datetime) -> int:
     from processes.exchange import deliver_due_messages
     from processes.runner import record_delivery
@@ -86,6 +102,8 @@ def run_forever(uow_factory: Callable[[], UnitOfWork], session_factory, seconds:
     scheduler.add_job(daily, "cron", hour=2, minute=0, timezone="Europe/Amsterdam", max_instances=1,
                       coalesce=True, id="daily")
     scheduler.add_job(daily, "date", run_date=clock.now(), id="daily_at_start")
+    scheduler.add_job(lambda: mail_tasks_once(uow_factory), "interval", seconds=MAIL_SECONDS, max_instances=1,
+                      coalesce=True, id="task_mail")
     log.info("scheduler started: sweeping every %ss", seconds)
     try:
         scheduler.start()

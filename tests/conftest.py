@@ -15,6 +15,9 @@ from processes.db import UnitOfWork, make_engine, make_session_factory
 from processes.models import Base
 from processes.schema import upgrade_database
 
+# `smtp`: a real SMTP server on loopback; `admin`: the beheerder of school A.
+pytest_plugins = ["tests.support.smtp", "tests.support.admin"]
+
 PG_URL = os.environ.get("EXAMENFLOW_TEST_DATABASE_URL")
 PASSWORD = "geheim-wachtwoord"
 

@@ -29,6 +29,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["EXAMENFLOW_ARGON2_FAST"]:
         accounts.configure_hasher(time_cost=1, memory_cost=8, parallelism=1)
     app.extensions["examenflow"] = Services(app.config["DATABASE_URL"])
+    from webapp import admin
+
+    app.before_request(admin.allow_larger_upload)
     csrf.init_app(app)
 
     from webapp import api, auth, committee, dossier, editor, errors, exam_bank, exam_moments, inbox, ooapi, tasks
@@ -42,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(exam_bank.bp)
     app.register_blueprint(exam_moments.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(admin.bp)
     api.init_app(app)
     ooapi.init_app(app)
     errors.init_app(app)
@@ -67,3 +71,12 @@ def services() -> Services:
 
 def uow() -> UnitOfWork:
     return services().uow()
+
+
+def mailer():
+    """The SMTP mailer, from the settings of the environment (tests override them in the config)."""
+    from flask import current_app
+
+    from processes.mail import Mailer
+
+    return Mailer(current_app.config["EXAMENFLOW_SMTP"])

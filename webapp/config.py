@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+from processes.mail import SmtpSettings
+
 
 def _secret_key(instance_dir: Path) -> str:
     key = os.environ.get("EXAMENFLOW_SECRET_KEY")
@@ -38,6 +40,8 @@ class Config:
             "EXAMENFLOW_DEMO": env.get("EXAMENFLOW_DEMO", "0") == "1",
             "EXAMENFLOW_ARGON2_FAST": False,
             "EXAMENFLOW_INSTANCE_DIR": instance_dir,
+            # SMTP for password resets and task mail (processes/mail.py lists the variables).
+            "EXAMENFLOW_SMTP": SmtpSettings.from_env(env),
             "API_TITLE": "Examenflow API",
             "API_VERSION": "v1",
             "OPENAPI_VERSION": "3.0.3",

@@ -20,8 +20,13 @@ EDITABLE_ROLES = ("praktijkbegeleider", "praktijkbeoordelaar", "roc_beoordelaar"
 def show(instance_id: int):
     view = queries.get_instance(instance_id, current_user.user_id, uow())
     may_edit = _is_roc_begeleider(view)
-    people = queries.people_for_roles(instance_id, current_user.user_id, uow()) if may_edit else {}
+    # R7, R22: the beheerder changes participants also after establishment, during execution.
+    may_change_people = view.status == "running" and assignments.is_school_admin_of(instance_id,
+                                                                                   current_user.user_id, uow())
+    people = (queries.people_for_roles(instance_id, current_user.user_id, uow())
+              if may_edit or may_change_people else {})
     return render_template("dossier/instance.html", exam=view, roles=ROLES, may_edit=may_edit,
+                           may_change_people=may_change_people,
                            people=people, editable_roles=EDITABLE_ROLES,
                            current_elements=[t["element_id"] for t in view.open_tasks])
 

@@ -5,7 +5,7 @@ deployer's role and change note; a draft holds a process owner's work on a diagr
 ``process_change`` logs every deploy and migration (issue 6). Written by hand.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-25 20:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -120,6 +120,9 @@ def stub_pvb_handlers(monkeypatch):
     for name in PVB_HANDLERS:
         monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, name, _stub({}))
     monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, "check_assessors", _check_assessors)
+    # Like the shipped one: whether the assignment is established in the bank (R16; here it is not).
+    monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, "lock_assignment",
+                        _stub({"opdracht_vastgesteld_in_bank": False}))
     # The deadlines' timers count from these (R48).
     monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, "record_execution_end", _stamp("uitvoering_einde"))
     monkeypatch.setitem(handler_registry._SERVICE_HANDLERS, "record_result", _stamp("resultaat_vastgesteld_op"))
