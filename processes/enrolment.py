@@ -96,6 +96,8 @@ def add_version(exam_id: int, actor_id: int, uow: UnitOfWork, in_bank: bool = Tr
                 assessment_model: dict | None = None) -> int:
     """Adds a new, not yet established version of an exam (R35, R40). Returns its id. A version outside
     the exam bank starts the committee's approval task (``bpmn/versie_goedkeuren.bpmn``)."""
+    if cesuur is not None and (isinstance(cesuur, bool) or not isinstance(cesuur, int) or not 0 <= cesuur <= 1000):
+        raise ValidationFailed({"cesuur": ["Een geheel getal van 0 tot en met 1000."]})
     with uow:
         s = uow.session
         exam = s.get(Exam, exam_id)

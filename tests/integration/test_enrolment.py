@@ -332,3 +332,10 @@ def test_r45_one_student_enrolling_at_several_moments_at_once_uses_one_attempt(d
         rows = uow.session.scalars(select(Enrolment).where(Enrolment.student_id == world.students["student_a"])).all()
         assert sorted(r.attempt for r in rows) == [1, 2]
         assert sum(uow.session.get(ExamMoment, m).enrolled for m in moments) == 1
+
+
+def test_r40_a_versions_cesuur_is_a_whole_number_from_0_to_1000(world, uow_factory, bank):
+    for bad in (-1, 1001, "55", True):
+        with pytest.raises(ValidationFailed):
+            enr.add_version(bank.exam_id, world.users["bureau_a"], uow_factory(), cesuur=bad)
+    assert enr.add_version(bank.exam_id, world.users["bureau_a"], uow_factory(), cesuur=0)
