@@ -336,7 +336,7 @@ def _exam_details(s: Session, inst: ProcessInstance, events) -> dict:
             "locked": ea.locked_at is not None, "established": ea.established_at is not None,
             "result": ea.result, "result_details": ea.result_details,
             "follow_up_of": ea.follow_up_of_id, "archived": ea.archived_at is not None,
-            "model": ea.assessment_model,
+            "model": ea.assessment_model, "from_bank": ea.assignment_id is not None,
         },
         "warnings": [w.message for w in s.scalars(select(ExamWarning).where(ExamWarning.instance_id == inst.id)
                                                  .order_by(ExamWarning.id))],

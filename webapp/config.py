@@ -40,6 +40,11 @@ class Config:
             "EXAMENFLOW_DEMO": env.get("EXAMENFLOW_DEMO", "0") == "1",
             "EXAMENFLOW_ARGON2_FAST": False,
             "EXAMENFLOW_INSTANCE_DIR": instance_dir,
+            # Attachments and evidence (design 12): a folder of files named by their SHA-256 (default: the
+            # instance folder's storage/).
+            "EXAMENFLOW_STORAGE_DIR": Path(env["EXAMENFLOW_STORAGE_DIR"]) if env.get("EXAMENFLOW_STORAGE_DIR")
+            else None,
+            "EXAMENFLOW_UPLOAD_MAX_BYTES": int(env.get("EXAMENFLOW_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)),
             # SMTP for password resets and task mail (processes/mail.py lists the variables).
             "EXAMENFLOW_SMTP": SmtpSettings.from_env(env),
             "API_TITLE": "Examenflow API",
@@ -49,5 +54,7 @@ class Config:
             "OPENAPI_JSON_PATH": "openapi.json",
         }
         self.values.update(overrides or {})
+        if not self.values["EXAMENFLOW_STORAGE_DIR"]:
+            self.values["EXAMENFLOW_STORAGE_DIR"] = Path(self.values["EXAMENFLOW_INSTANCE_DIR"]) / "storage"
         if not self.values["SECRET_KEY"]:
             self.values["SECRET_KEY"] = _secret_key(Path(self.values["EXAMENFLOW_INSTANCE_DIR"]))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from processes import assignments, queries
+from processes import assignments, attachments, queries
 from processes.errors import Conflict, Forbidden, ValidationFailed
 from processes.models import ROLES
-from webapp import uow
+from webapp import csrf, uow
 
 bp = Blueprint("dossier", __name__, template_folder="templates")
 
@@ -27,6 +29,8 @@ def show(instance_id: int):
               if may_edit or may_change_people else {})
     return render_template("dossier/instance.html", exam=view, roles=ROLES, may_edit=may_edit,
                            may_change_people=may_change_people,
+                           attachments=attachments.list_attachments(instance_id, current_user.user_id, uow()),
+                           upload_limit_mib=current_app.config["EXAMENFLOW_UPLOAD_MAX_BYTES"] // 2**20,
                            people=people, editable_roles=EDITABLE_ROLES,
                            current_elements=[t["element_id"] for t in view.open_tasks])
 
@@ -75,3 +79,50 @@ def change_participant(instance_id: int):
         return redirect(url_for("dossier.show", instance_id=instance_id), code=303)
     flash(f"{ROLES.get(role, role)} gewijzigd; open taken gaan mee.", "info")
     return redirect(url_for("dossier.show", instance_id=instance_id), code=303)
+
+
+# Multipart framing around the file itself (boundaries, headers, the CSRF field).
+_FORM_OVERHEAD = 64 * 1024
+
+
+@bp.post("/examens/<int:instance_id>/bijlagen")
+@csrf.exempt  # checked below, once the body may be as large as a file may be
+@login_required
+def add_attachment(instance_id: int):
+    """R18: a file added to the assignment, streamed to storage (design 12)."""
+    back = redirect(url_for("dossier.show", instance_id=instance_id) + "#bijlagen", code=303)
+    limit = current_app.config["EXAMENFLOW_UPLOAD_MAX_BYTES"]
+    try:
+        # Refused before the body is read: someone who may not add never uploads 512 MiB for nothing.
+        attachments.check_may_add(instance_id, current_user.user_id, uow())
+    except (Conflict, Forbidden) as exc:
+        flash(exc.message, "fout")
+        return back, exc.status
+    if request.content_length is not None and request.content_length > limit + _FORM_OVERHEAD:
+        flash(f"Het bestand is te groot: de grens is {limit // 2**20} MiB per bestand.", "fout")
+        return back, 413
+    request.max_content_length = limit + _FORM_OVERHEAD
+    csrf.protect()
+    upload = request.files.get("bestand")
+    if upload is None or not upload.filename:
+        flash("Kies een bestand.", "fout")
+        return back, 400
+    try:
+        stored = attachments.store_stream(upload.stream, Path(current_app.config["EXAMENFLOW_STORAGE_DIR"]), limit)
+        attachments.add_attachment(instance_id, current_user.user_id, upload.filename, upload.mimetype, stored,
+                                   uow())
+    except (attachments.TooLarge, Conflict, Forbidden, ValidationFailed) as exc:
+        flash(exc.message, "fout")
+        return back, 413 if isinstance(exc, attachments.TooLarge) else exc.status
+    flash(f"Bijlage '{upload.filename}' toegevoegd.", "info")
+    return back
+
+
+@bp.get("/examens/<int:instance_id>/bijlagen/<int:attachment_id>")
+@login_required
+def open_attachment(instance_id: int, attachment_id: int):
+    att = attachments.open_attachment(instance_id, attachment_id, current_user.user_id, uow())
+    path = Path(current_app.config["EXAMENFLOW_STORAGE_DIR"]) / att.sha256
+    if not path.is_file():
+        abort(404)
+    return send_file(path, mimetype=att.content_type, as_attachment=True, download_name=att.name)
