@@ -30,9 +30,11 @@ STAFF = [
     ("commissie@demo.nl", "Carla Commissie", ["examencommissie"]),
     ("bureau@demo.nl", "Bo Bureau", ["examenbureau"]),
     ("surveillant@demo.nl", "Sven Surveillant", ["surveillant"]),
+    ("beheerder@demo.nl", "Bea Beheerder", ["beheerder"]),
 ]
-# Staff whose work is not a task in "Mijn taken" (the surveillant records a proces-verbaal per moment).
-NO_INBOX = {"surveillant@demo.nl"}
+# Staff whose work is not a task in "Mijn taken": the surveillant records a proces-verbaal per moment,
+# the beheerder works on the pages under "Beheer".
+NO_INBOX = {"surveillant@demo.nl", "beheerder@demo.nl"}
 # (e-mail, name, student number, demo login?). Only Sanne logs in; the others are exam subjects.
 STUDENTS = [
     ("student@demo.nl", "Sanne Student", "100001", True),
