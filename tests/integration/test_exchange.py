@@ -342,3 +342,45 @@ def test_r46_a_message_locked_by_one_sweep_is_skipped_by_another(
     assert exchange.deliver_due_messages(session_factory, T0, sender=exchange.OkeClient()) == 1
     with uow_factory() as uow:
         assert uow.session.scalar(select(func.count()).select_from(ExchangeLogEntry)) == 1
+
+
+def test_r46_a_resits_result_never_supersedes_the_previous_attempts(world, uow_factory, session_factory, receiver,
+                                                                   monkeypatch):
+    """Each attempt of an exam at exam moments is its own association: the first attempt's established
+    result still goes out when the resit's provisional one is queued after it."""
+    from processes import runner
+    from tests.support import moments as m
+
+    configure_school(uow_factory, world.schools["a"], receiver.base_url, monkeypatch)
+    client = exchange.OkeClient()
+
+    def sweep(at):
+        return exchange.deliver_due_messages(session_factory, at, sender=client,
+                                             on_delivered=lambda s, msg: runner.record_delivery(s, msg, at))
+
+    setup = m.make_exam(world, uow_factory, max_attempts=2, cesuur=55)
+    resit_at = m.STARTS + timedelta(days=14)
+    second = m.plan(world, uow_factory, setup.version_id, starts_at=resit_at, enrol_until=resit_at - timedelta(days=4))
+    reg_id, inst = m.register(world, uow_factory, setup)
+    m.do(world, uow_factory, inst, "go_geven")
+    m.do(world, uow_factory, inst, "inschrijven_bureau", {"moment": setup.moment_id})
+    [first] = m.enrolments_of(uow_factory, reg_id)
+    m.record_attendance(world, uow_factory, setup.moment_id, {first.id: True})
+    m.do(world, uow_factory, inst, "v1_resultaat_invoeren", {"score": 40}, at=m.AFTER)
+    # The moment's proces-verbaal (flow 4) and the provisional result (flow 3) go out.
+    assert sweep(m.AFTER) == 2
+    m.do(world, uow_factory, inst, "v1_uitwisseling_controleren", at=m.AFTER)
+    m.do(world, uow_factory, inst, "v1_vaststellen_commissie", at=m.AFTER)
+    # Not delivered yet when the resit's provisional result is queued after it.
+    m.do(world, uow_factory, inst, "inschrijven_bureau", {"moment": second}, at=m.AFTER)
+    [_, again] = m.enrolments_of(uow_factory, reg_id)
+    m.record_attendance(world, uow_factory, second, {again.id: True}, at=resit_at + timedelta(hours=3))
+    m.do(world, uow_factory, inst, "v1_resultaat_invoeren", {"score": 80}, at=resit_at + timedelta(hours=4))
+    assert sweep(resit_at + timedelta(hours=5)) == 3
+    with uow_factory() as uow:
+        results = uow.session.scalars(select(OutboxMessage).where(OutboxMessage.instance_id == inst)
+                                      .order_by(OutboxMessage.id)).all()
+        assert [r.status for r in results] == ["delivered"] * 3
+        finals = [(r.path, r.body["result"]["consumers"][0]["final"]) for r in results]
+    assert finals[1][1] is True and finals[2][1] is False and finals[1][0] != finals[2][0]
+    assert {p["path"].split("/v5", 1)[-1] for p in receiver.patches} >= {finals[1][0], finals[2][0]}
