@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from sqlalchemy import select
 
+from processes import policy
 from processes.db import UnitOfWork
 from processes.errors import BadRequest, Conflict, Forbidden, NotFound
 from processes.exam import ExamContext, participants
@@ -90,11 +91,9 @@ def check_may_add(instance_id: int, actor_id: int, uow: UnitOfWork) -> None:
     with uow:
         s = uow.session
         inst = s.get(ProcessInstance, instance_id)
-        actor = s.get(User, actor_id)
         if inst is None:
             raise NotFound("Onbekend examen.")
-        if actor is None or not actor.active:
-            raise Forbidden("Dit account is niet actief.")
+        actor = policy.active_user(s, actor_id)
         _may_add(s, inst, actor)
 
 
@@ -110,11 +109,9 @@ def add_attachment(instance_id: int, actor_id: int, original_name: str, content_
     with uow:
         s = uow.session
         inst = s.get(ProcessInstance, instance_id)
-        actor = s.get(User, actor_id)
         if inst is None:
             raise NotFound("Onbekend examen.")
-        if actor is None or not actor.active:
-            raise Forbidden("Dit account is niet actief.")
+        actor = policy.active_user(s, actor_id)
         role = _may_add(s, inst, actor)
         att = Attachment(instance_id=inst.id, original_name=name, content_type=(content_type or
                          "application/octet-stream")[:200], size=stored.size, sha256=stored.sha256,

@@ -48,10 +48,7 @@ ATTEMPT_STATUSES = ("ingeschreven", "afwezig", "afgerond")
 
 
 def _actor(s, actor_id: int) -> User:
-    actor = s.get(User, actor_id)
-    if actor is None or not actor.active:
-        raise Forbidden("Dit account is niet actief.")
-    return actor
+    return policy.active_user(s, actor_id)
 
 
 ENROLMENT_VARIANTS = ("handmatig", "zelf", "automatisch")

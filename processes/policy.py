@@ -26,6 +26,14 @@ def task_and_user(session: Session, task_id: int, user_id: int) -> tuple[HumanTa
     raise NotFound("Onbekende gebruiker.")
 
 
+def active_user(session: Session, user_id: int) -> User:
+    """The acting user, or refused when the account is unknown or deactivated."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise Forbidden("Dit account is niet actief.")
+    return user
+
+
 def holds_role(session: Session, user_id: int, school_id: int, role: str) -> bool:
     return (
         session.scalar(

@@ -83,12 +83,7 @@ def audit_outside_step(s: Session, inst: ProcessInstance, actor: User | None, ro
 
 
 def _actor(s: Session, actor_id: int | None) -> User | None:
-    if actor_id is None:
-        return None
-    actor = s.get(User, actor_id)
-    if actor is None or not actor.active:
-        raise Forbidden("Dit account is niet actief.")
-    return actor
+    return None if actor_id is None else policy.active_user(s, actor_id)
 
 
 # --------------------------------------------------------------------------- registering (R41)
