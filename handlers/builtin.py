@@ -70,6 +70,13 @@ def establish_assignment(data: dict, ctx: HandlerContext) -> dict:
     return {"opdracht_vastgesteld": True}
 
 
+@service_handler("lock_evidence")
+def lock_evidence(data: dict, ctx: HandlerContext) -> dict:
+    """R23: once the evidence check finds it complete, the assessment starts and the evidence is locked."""
+    _exam(ctx).lock_evidence()
+    return {"bewijs_vergrendeld": True}
+
+
 def _as_date(value) -> date | None:
     if isinstance(value, date):
         return value

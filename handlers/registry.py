@@ -36,6 +36,9 @@ class ExamServices(Protocol):
 
     def establish_assignment(self) -> None: ...
 
+    def lock_evidence(self) -> None:
+        """R23: the evidence is complete; from now on nothing is added or withdrawn."""
+
     def warn(self, code: str, message: str) -> None: ...
 
     def record_result(self) -> dict: ...

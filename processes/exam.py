@@ -147,6 +147,13 @@ class ExamContext:
             self.audit("assignment_established", "Opdracht vastgesteld: een in de opdrachtenbank vastgestelde "
                                                  "opdracht, niet per student opnieuw (R16)")
 
+    def lock_evidence(self) -> None:
+        ea = self._assignment()
+        if ea.evidence_locked_at is None:
+            ea.evidence_locked_at = self.now
+            self.audit("evidence_locked", "Bewijsstukken compleet bevonden en vergrendeld: er kan niets meer bij "
+                                          "of af (R23)")
+
     def warn(self, code: str, message: str) -> None:
         self.session.add(ExamWarning(instance_id=self.instance.id, code=code, message=message,
                                      created_at=self.now))

@@ -327,6 +327,8 @@ class ExamAssignment(Base):
     result_established_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # R23: set when the ROC-beoordelaar finds the evidence complete; from then on nothing is added or withdrawn.
+    evidence_locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Assessment(Base):
@@ -712,8 +714,10 @@ class SchoolSettingChange(Base):
 
 
 class Attachment(Base):
-    """A file added to an exam's assignment (R18): stored once under its SHA-256 (design 12), never in
-    task data; the original name and type are kept for the people who open it."""
+    """A file of an exam: an attachment to its assignment (R18, kind ``bijlage``) or a piece of evidence
+    (R20, kind ``bewijs``); stored once under its SHA-256 (design 12), never in task data; the original
+    name and type are kept for the people who open it. Never deleted (R27): withdrawing one before the
+    lock only marks it."""
 
     __tablename__ = "attachment"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -725,3 +729,22 @@ class Attachment(Base):
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     uploaded_role: Mapped[str] = mapped_column(String(40))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20), default="bijlage", server_default="bijlage")
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class Upload(Base):
+    """A file being received in chunks: the bytes so far are in the storage folder's ``.partial/<id>``
+    (its size is the offset to resume from); on the last chunk it becomes an Attachment."""
+
+    __tablename__ = "upload"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    original_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"))

@@ -35,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
 
     from webapp import api, auth, committee, dossier, editor, errors, exam_bank, exam_moments, inbox, ooapi, tasks
+    from webapp import uploads as uploads_bp
 
     auth.init_app(app)
     app.register_blueprint(auth.bp)
@@ -46,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(exam_moments.bp)
     app.register_blueprint(editor.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(uploads_bp.bp)
     api.init_app(app)
     ooapi.init_app(app)
     errors.init_app(app)

@@ -369,7 +369,7 @@ def change_participant(instance_id: int):
 
 
 def init_app(app) -> None:
-    from webapp import api_exams
+    from webapp import api_exams, api_uploads
 
     api = Api(app)
     api.spec.components.schema("CompleteTask", schema=CompleteTaskSchema)
@@ -381,3 +381,4 @@ def init_app(app) -> None:
     api.register_blueprint(blp)
     csrf.exempt(blp)
     api_exams.init_api(api)
+    api_uploads.init_api(api)

@@ -45,6 +45,8 @@ class Config:
             "EXAMENFLOW_STORAGE_DIR": Path(env["EXAMENFLOW_STORAGE_DIR"]) if env.get("EXAMENFLOW_STORAGE_DIR")
             else None,
             "EXAMENFLOW_UPLOAD_MAX_BYTES": int(env.get("EXAMENFLOW_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)),
+            # A chunked upload sends at most this much per request (webapp/uploads.py).
+            "EXAMENFLOW_UPLOAD_CHUNK_BYTES": int(env.get("EXAMENFLOW_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)),
             # SMTP for password resets and task mail (processes/mail.py lists the variables).
             "EXAMENFLOW_SMTP": SmtpSettings.from_env(env),
             "API_TITLE": "Examenflow API",

@@ -23,7 +23,7 @@ MESSAGES = {
 
 
 # The JSON API, the OKE endpoints (OOAPI) and the OAuth2 token endpoint answer in JSON.
-JSON_PREFIXES = ("/api/", "/ooapi/", "/oauth/")
+JSON_PREFIXES = ("/api/", "/ooapi/", "/oauth/", "/uploads")
 OOAPI_PREFIX = "/ooapi/"
 
 

@@ -86,6 +86,9 @@ class FakeExam:
     def establish_assignment(self) -> None:
         self.done.append("establish")
 
+    def lock_evidence(self) -> None:
+        self.done.append("lock_evidence")
+
     def warn(self, code: str, message: str) -> None:
         self.warnings.append((code, message))
 

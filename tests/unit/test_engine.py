@@ -49,6 +49,7 @@ PVB_HANDLERS = {
     "establish_assignment",
     "check_appointments",
     "record_execution_end",
+    "lock_evidence",
     "remind_assessors",
     "record_result",
     "start_follow_up",
@@ -388,6 +389,7 @@ def test_walk_with_two_assessors_through_every_loop(engine, pvb):
         "vaststelling_vastleggen",
         "afspraken_controleren",
         "uitvoering_einde_vastleggen",
+        "bewijs_vergrendelen",
         "resultaat_vastleggen",
         "examen_archiveren",
     ]
