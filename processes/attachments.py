@@ -69,7 +69,9 @@ def store_stream(stream: BinaryIO, storage_dir: Path, max_bytes: int) -> StoredF
 
 
 def human_size(n: int) -> str:
-    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n} bytes"
+    if n >= 2**20:
+        return f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**10:.0f} kB" if n >= 2**10 else f"{n} bytes"
 
 
 KINDS = ("bijlage", "bewijs")

@@ -125,7 +125,7 @@ def append_chunk(upload_id: str, actor_id: int, offset: int, stream: BinaryIO, l
         actor = policy.active_user(s, actor_id)
         # R23: the evidence may have been locked since the upload began.
         attachments.check_rights(s, inst, actor, upload.kind)
-        size = upload.size
+        size, instance_id, kind, name = upload.size, upload.instance_id, upload.kind, upload.original_name
     if length < 0:
         raise BadRequest("Geef de lengte van dit deel (Content-Length).")
     path = _partial(storage_dir, upload_id)
@@ -154,7 +154,7 @@ def append_chunk(upload_id: str, actor_id: int, offset: int, stream: BinaryIO, l
     if received < size:
         if left > 0:
             raise BadRequest(f"Het deel kwam niet helemaal aan: ga verder vanaf byte {received}.")
-        return UploadStatus(upload_id, upload.instance_id, upload.kind, upload.original_name, size, received, None)
+        return UploadStatus(upload_id, instance_id, kind, name, size, received, None)
     return _finish(upload_id, actor_id, path, storage_dir, uow, now or utcnow())
 
 

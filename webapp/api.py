@@ -24,6 +24,8 @@ class ApiErrorSchema(Schema):
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
     completed_by = fields.String()
     completed_at = fields.DateTime(allow_none=True)
+    offset = fields.Integer(metadata={"description": "Bij een deel van een upload op de verkeerde plek: waar het "
+                                                     "verder moet"})
 
 
 class TaskSummarySchema(Schema):

@@ -30,7 +30,11 @@ def show(instance_id: int):
     return render_template("dossier/instance.html", exam=view, roles=ROLES, may_edit=may_edit,
                            may_change_people=may_change_people,
                            attachments=attachments.list_attachments(instance_id, current_user.user_id, uow()),
-                           upload_limit_mib=current_app.config["EXAMENFLOW_UPLOAD_MAX_BYTES"] // 2**20,
+                           evidence=attachments.list_attachments(instance_id, current_user.user_id, uow(), "bewijs"),
+                           evidence_state=(attachments.evidence_state(instance_id, current_user.user_id, uow())
+                                           if view.assignment else None),
+                           upload_limit=current_app.config["EXAMENFLOW_UPLOAD_MAX_BYTES"],
+                           upload_chunk=current_app.config["EXAMENFLOW_UPLOAD_CHUNK_BYTES"],
                            people=people, editable_roles=EDITABLE_ROLES,
                            current_elements=[t["element_id"] for t in view.open_tasks])
 
@@ -89,12 +93,25 @@ _FORM_OVERHEAD = 64 * 1024
 @csrf.exempt  # checked below, once the body may be as large as a file may be
 @login_required
 def add_attachment(instance_id: int):
-    """R18: a file added to the assignment, streamed to storage (design 12)."""
-    back = redirect(url_for("dossier.show", instance_id=instance_id) + "#bijlagen", code=303)
+    """R18: a file added to the assignment, streamed to storage (design 12), in one request (without
+    JavaScript; the page's script sends it in resumable chunks, webapp/uploads.py)."""
+    return _single_upload(instance_id, "bijlage", "#bijlagen")
+
+
+@bp.post("/examens/<int:instance_id>/bewijs")
+@csrf.exempt  # as above
+@login_required
+def add_evidence(instance_id: int):
+    """R20: the student's evidence, until the evidence check locks it (R23)."""
+    return _single_upload(instance_id, "bewijs", "#bewijsstukken")
+
+
+def _single_upload(instance_id: int, kind: str, anchor: str):
+    back = redirect(url_for("dossier.show", instance_id=instance_id) + anchor, code=303)
     limit = current_app.config["EXAMENFLOW_UPLOAD_MAX_BYTES"]
     try:
         # Refused before the body is read: someone who may not add never uploads 512 MiB for nothing.
-        attachments.check_may_add(instance_id, current_user.user_id, uow())
+        attachments.check_may_add(instance_id, current_user.user_id, uow(), kind)
     except (Conflict, Forbidden) as exc:
         flash(exc.message, "fout")
         return back, exc.status
@@ -110,12 +127,28 @@ def add_attachment(instance_id: int):
     try:
         stored = attachments.store_stream(upload.stream, Path(current_app.config["EXAMENFLOW_STORAGE_DIR"]), limit)
         attachments.add_attachment(instance_id, current_user.user_id, upload.filename, upload.mimetype, stored,
-                                   uow())
+                                   uow(), kind=kind)
     except (attachments.TooLarge, Conflict, Forbidden, ValidationFailed) as exc:
         flash(exc.message, "fout")
-        return back, 413 if isinstance(exc, attachments.TooLarge) else exc.status
-    flash(f"Bijlage '{upload.filename}' toegevoegd.", "info")
+        return back, exc.status
+    flash(f"{'Bewijsstuk' if kind == 'bewijs' else 'Bijlage'} '{upload.filename}' toegevoegd.", "info")
     return back
+
+
+@bp.post("/examens/<int:instance_id>/bestanden/<int:attachment_id>/intrekken")
+@login_required
+def withdraw_file(instance_id: int, attachment_id: int):
+    """Withdraws a file before the lock; it stays stored and listed as withdrawn (R27)."""
+    if request.form.get("bevestiging") != "ja":
+        flash("Bevestig eerst dat u het bestand wilt intrekken.", "fout")
+        return redirect(url_for("dossier.show", instance_id=instance_id), code=303)
+    try:
+        name = attachments.withdraw_attachment(instance_id, attachment_id, current_user.user_id, uow())
+    except (Conflict, Forbidden) as exc:
+        flash(exc.message, "fout")
+        return redirect(url_for("dossier.show", instance_id=instance_id), code=303), exc.status
+    flash(f"'{name}' is ingetrokken; het blijft bewaard in het dossier.", "info")
+    return redirect(url_for("dossier.show", instance_id=instance_id), code=303)
 
 
 @bp.get("/examens/<int:instance_id>/bijlagen/<int:attachment_id>")

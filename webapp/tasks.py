@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 import forms as formlib
-from processes import queries, runner
+from processes import attachments, queries, runner
 from processes.errors import Conflict, ValidationFailed
 from webapp import uow
 
@@ -17,8 +17,15 @@ def _render(view: queries.TaskView, values=None, errors=None, status=200, messag
     fields = formlib.render_description(view.form, values=values if values is not None else view.values,
                                         errors=errors, choices=view.choices,
                                         criteria_model=view.criteria_model)
+    files = {}
+    if view.form.key == attachments.EVIDENCE_FORM and view.status == "open":
+        # The student adds his evidence right here, beside the step that closes it (R23).
+        files = dict(evidence=attachments.list_attachments(view.instance_id, current_user.user_id, uow(), "bewijs"),
+                     evidence_state=attachments.evidence_state(view.instance_id, current_user.user_id, uow()),
+                     exam={"id": view.instance_id}, upload_limit=current_app.config["EXAMENFLOW_UPLOAD_MAX_BYTES"],
+                     upload_chunk=current_app.config["EXAMENFLOW_UPLOAD_CHUNK_BYTES"])
     return (
-        render_template("tasks/task.html", task=view, fields=fields, errors=errors, message=message),
+        render_template("tasks/task.html", task=view, fields=fields, errors=errors, message=message, **files),
         status,
     )
 

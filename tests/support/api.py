@@ -52,6 +52,9 @@ class ApiClient:
             kw["json"] = json
         return self._check(self.client.post(path, headers=headers, **kw))
 
+    def put(self, path, data=b"", headers=None, **kw):
+        return self._check(self.client.put(path, data=data, headers=self._headers(headers), **kw))
+
 
 def api_for(app, user_id: int, uow_factory) -> ApiClient:
     token = accounts.create_api_token(user_id, "test", uow_factory())
