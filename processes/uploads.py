@@ -26,7 +26,7 @@ from processes import attachments, policy
 from processes.attachments import CHUNK, StoredFile, TooLarge
 from processes.db import UnitOfWork
 from processes.errors import BadRequest, Conflict, Forbidden, NotFound
-from processes.models import ProcessInstance, Upload, utcnow
+from processes.models import Attachment, ProcessInstance, Upload, utcnow
 
 PARTIAL = ".partial"
 
@@ -48,6 +48,7 @@ class UploadStatus:
     size: int
     offset: int
     attachment_id: int | None
+    sha256: str | None = None
 
     @property
     def done(self) -> bool:
@@ -98,18 +99,15 @@ def _own_upload(s, upload_id: str, actor_id: int) -> Upload:
 def upload_status(upload_id: str, actor_id: int, storage_dir: Path, uow: UnitOfWork) -> UploadStatus:
     """Where an upload stands: the offset to resume from, or the attachment it became."""
     with uow:
-        upload = _own_upload(uow.session, upload_id, actor_id)
-        return _status(upload, storage_dir)
-
-
-def _status(upload: Upload, storage_dir: Path) -> UploadStatus:
-    if upload.attachment_id is not None:
-        offset = upload.size
-    else:
+        s = uow.session
+        upload = _own_upload(s, upload_id, actor_id)
+        if upload.attachment_id is not None:
+            return UploadStatus(upload.id, upload.instance_id, upload.kind, upload.original_name, upload.size,
+                                upload.size, upload.attachment_id, s.get(Attachment, upload.attachment_id).sha256)
         path = _partial(storage_dir, upload.id)
         offset = path.stat().st_size if path.exists() else 0
-    return UploadStatus(upload.id, upload.instance_id, upload.kind, upload.original_name, upload.size, offset,
-                        upload.attachment_id)
+        return UploadStatus(upload.id, upload.instance_id, upload.kind, upload.original_name, upload.size, offset,
+                            None)
 
 
 def append_chunk(upload_id: str, actor_id: int, offset: int, stream: BinaryIO, length: int, storage_dir: Path,
@@ -178,7 +176,8 @@ def _finish(upload_id: str, actor_id: int, path: Path, storage_dir: Path, uow: U
                                             upload.content_type, stored, now)
         upload.attachment_id = att.id
         uow.commit()
-        return UploadStatus(upload.id, inst.id, upload.kind, upload.original_name, upload.size, upload.size, att.id)
+        return UploadStatus(upload.id, inst.id, upload.kind, upload.original_name, upload.size, upload.size, att.id,
+                            stored.sha256)
 
 
 def remove_abandoned(storage_dir: Path, older_than: datetime, uow: UnitOfWork) -> int:

@@ -30,6 +30,8 @@ class UploadSchema(Schema):
     offset = fields.Integer(required=True, metadata={"description": "Hoeveel bytes er binnen zijn: ga hier verder"})
     done = fields.Boolean(required=True)
     attachment_id = fields.Integer(allow_none=True)
+    sha256 = fields.String(allow_none=True, metadata={"description": "De SHA-256 van het opgeslagen bestand, "
+                                                                     "als het compleet is: vergelijk hem met de uwe"})
     chunk_size = fields.Integer(required=True, metadata={"description": "Het grootste deel dat een PUT mag sturen"})
 
 

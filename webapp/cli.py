@@ -426,6 +426,25 @@ def scheduler_command(once: bool, daily: bool, now_text: str | None) -> None:
     run_forever(svc.uow, svc.session_factory)
 
 
+@cli.command("uploads-opruimen")
+@click.option("--dagen", default=7, show_default=True, type=click.IntRange(min=1),
+              help="Onafgemaakte uploads die ouder zijn dan dit aantal dagen.")
+@with_appcontext
+def uploads_cleanup(dagen: int) -> None:
+    """Verwijdert de ontvangen delen van uploads die nooit zijn afgemaakt (nooit een document van een examen)."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from handlers import clock
+    from processes.uploads import remove_abandoned
+
+    svc = current_app.extensions["examenflow"]
+    removed = remove_abandoned(Path(current_app.config["EXAMENFLOW_STORAGE_DIR"]), clock.now() - timedelta(days=dagen),
+                               svc.uow())
+    click.echo(f"{removed} onafgemaakte upload(s) opgeruimd.")
+
+
 @cli.command()
 @click.option("--force", is_flag=True, help="Ook `npm ci` uitvoeren als node_modules/ actueel is.")
 def assets(force: bool) -> None:

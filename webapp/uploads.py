@@ -37,7 +37,8 @@ def chunk_size() -> int:
 
 def status_body(st: uploads.UploadStatus, instance_url: str | None = None) -> dict:
     body = {"id": st.id, "instance_id": st.instance_id, "kind": st.kind, "name": st.name, "size": st.size,
-            "offset": st.offset, "done": st.done, "attachment_id": st.attachment_id, "chunk_size": chunk_size()}
+            "offset": st.offset, "done": st.done, "attachment_id": st.attachment_id, "sha256": st.sha256,
+            "chunk_size": chunk_size()}
     if instance_url:
         body["dossier"] = instance_url
     return body

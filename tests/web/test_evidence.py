@@ -201,6 +201,9 @@ def test_the_api_sends_evidence_in_chunks_during_execution(app, world, uow_facto
     assert api.get(f"/api/v1/uploads/{upload_id}").get_json()["offset"] == CHUNK
     last = api.put(f"/api/v1/uploads/{upload_id}", data=payload[CHUNK:], headers={"Upload-Offset": str(CHUNK)})
     assert last.get_json()["done"] and last.get_json()["attachment_id"]
+    # The client compares the server's checksum with its own.
+    assert last.get_json()["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert api.get(f"/api/v1/uploads/{upload_id}").get_json()["sha256"] == hashlib.sha256(payload).hexdigest()
     assert _files(uow_factory, inst)[0].sha256 == hashlib.sha256(payload).hexdigest()
     # Someone else's upload is not yours to continue or inspect.
     other = api_for(app, world.users["student_a2"], uow_factory)
@@ -309,3 +312,25 @@ def test_the_evidence_step_lists_files_and_the_student_finishes_it(app, world, u
         assert uow.session.scalar(select(Upload.attachment_id).where(Upload.id == upload_id)) is not None
     assert re.search(r"Bewijsstukken controleren", student.get(f"/examens/{inst}").get_data(as_text=True))
     assert accounts  # imported for symmetry with other web tests
+
+
+def test_an_abandoned_upload_is_cleared_and_a_finished_file_is_not(app, world, uow_factory, storage):
+    from datetime import timedelta
+
+    from handlers import clock
+    from processes.uploads import remove_abandoned
+
+    inst, _ = start_and_walk_to(world, uow_factory, "bewijsstukken_uploaden")
+    student = _client(app, world, "student_a")
+    token = _csrf(student, inst)
+    finished = _begin(student, token, inst, 4, name="klaar.txt").get_json()["id"]
+    _put(student, token, finished, 0, b"klar")
+    half = _begin(student, token, inst, 2 * CHUNK).get_json()["id"]
+    _put(student, token, half, 0, b"h" * CHUNK)
+    assert remove_abandoned(storage, clock.now() + timedelta(seconds=1), uow_factory()) == 1
+    assert not (storage / ".partial" / half).exists()
+    [kept] = _files(uow_factory, inst)
+    assert (storage / kept.sha256).read_bytes() == b"klar"
+    # Going on with the cleared upload is refused with what to do.
+    gone = _put(student, token, half, CHUNK, b"h" * CHUNK)
+    assert gone.status_code == 404 and "begin opnieuw" in gone.get_json()["message"]
