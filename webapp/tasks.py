@@ -17,11 +17,11 @@ def _render(view: queries.TaskView, values=None, errors=None, status=200, messag
     fields = formlib.render_description(view.form, values=values if values is not None else view.values,
                                         errors=errors, choices=view.choices,
                                         criteria_model=view.criteria_model)
-    files = {}
+    evidence = attachments.list_attachments(view.instance_id, current_user.user_id, uow(), "bewijs")
+    files: dict = {"evidence": evidence}
     if view.form.key == attachments.EVIDENCE_FORM and view.status == "open":
         # The student adds his evidence right here, beside the step that closes it (R23).
-        files = dict(evidence=attachments.list_attachments(view.instance_id, current_user.user_id, uow(), "bewijs"),
-                     evidence_state=attachments.evidence_state(view.instance_id, current_user.user_id, uow()),
+        files.update(evidence_state=attachments.evidence_state(view.instance_id, current_user.user_id, uow()),
                      exam={"id": view.instance_id}, upload_limit=current_app.config["EXAMENFLOW_UPLOAD_MAX_BYTES"],
                      upload_chunk=current_app.config["EXAMENFLOW_UPLOAD_CHUNK_BYTES"])
     return (

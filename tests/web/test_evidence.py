@@ -11,7 +11,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from processes import accounts, runner
+from processes import runner
 from processes.models import Attachment, AuditEvent, ExamAssignment, Upload
 from tests.conftest import csrf_from, login
 from tests.support.api import api_for
@@ -311,7 +311,10 @@ def test_the_evidence_step_lists_files_and_the_student_finishes_it(app, world, u
     with uow_factory() as uow:
         assert uow.session.scalar(select(Upload.attachment_id).where(Upload.id == upload_id)) is not None
     assert re.search(r"Bewijsstukken controleren", student.get(f"/examens/{inst}").get_data(as_text=True))
-    assert accounts  # imported for symmetry with other web tests
+    # The ROC-beoordelaar checks with the evidence at hand, read-only.
+    check = walk_to(world, uow_factory, inst, "bewijsstukken_controleren")
+    page = _client(app, world, "rocbeoordelaar_a").get(f"/taken/{check}").get_data(as_text=True)
+    assert "Bewijsstukken van de student" in page and "foto.jpg" in page and "Intrekken" not in page
 
 
 def test_an_abandoned_upload_is_cleared_and_a_finished_file_is_not(app, world, uow_factory, storage):
