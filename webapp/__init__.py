@@ -55,7 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.template_filter("bestandsgrootte")
     def file_size(n: int) -> str:
         if n >= 2**20:
-            return f"{n / 2**20:.1f} MiB".replace(".", ",")
+            return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n / 2**20:.1f} MiB".replace(".", ",")
         return f"{n / 2**10:.1f} kB".replace(".", ",") if n >= 2**10 else f"{n} bytes"
 
     @app.template_filter("datum")

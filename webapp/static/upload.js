@@ -17,6 +17,11 @@
     return (n / MIB).toFixed(1).replace('.', ',') + ' MiB';
   }
 
+  // As the server words a limit (processes/attachments.py, human_size).
+  function limitText(n) {
+    return n >= MIB ? Math.round(n / MIB) + ' MiB' : (n >= 1024 ? Math.round(n / 1024) + ' kB' : n + ' bytes');
+  }
+
   function key(form, file) {
     return ['examenflow-upload', form.dataset.instance, form.dataset.kind, file.name, file.size,
       file.lastModified].join(':');
@@ -144,7 +149,7 @@
       if (!file || !window.XMLHttpRequest || !window.Promise || !file.slice) { return; }
       event.preventDefault();
       if (file.size > limit) {
-        say('Het bestand is te groot: de grens is ' + mib(limit) + ' per bestand.', true);
+        say('Het bestand is te groot: de grens is ' + limitText(limit) + ' per bestand.', true);
         return;
       }
       if (file.size === 0) {
