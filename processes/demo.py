@@ -72,7 +72,7 @@ EXAMS = [
     ("student@demo.nl", "ZORG", "opdracht_verwerven", (), 0),
     ("emma@demo.nl", "BEGELEIDEN", "goedkeuren_praktijkbegeleider", (), 0),
     ("noah@demo.nl", "BEGELEIDEN", "opdracht_vaststellen", (), 0),
-    ("student@demo.nl", "BEGELEIDEN", "afspraken_plannen", (), 0),
+    ("student@demo.nl", "BEGELEIDEN", "bewijsstukken_uploaden", (), 0),
     ("lotte@demo.nl", "ZORG", "bewijsstukken_controleren", (), 0),
     ("julia@demo.nl", "ZORG", "beoordelen_praktijk", (), 0),
     ("finn@demo.nl", "BEGELEIDEN", "eindbeoordeling_vaststellen", (), 0),
