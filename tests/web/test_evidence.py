@@ -162,7 +162,7 @@ def test_r23_after_the_evidence_check_the_students_upload_is_refused_in_the_ui_a
     token = _csrf(student, inst)
     # The upload step itself shows the files and says when they will be locked.
     step = student.get(f"/taken/{task}").get_data(as_text=True)
-    assert "Bewijsstuk toevoegen" in step and "liggen ze vast" in step
+    assert "Bewijsstuk toevoegen" in step and "vanaf dan kun je niets meer" in step
     early = _begin(student, token, inst, 2 * CHUNK).get_json()["id"]
     assert _put(student, token, early, 0, b"a" * CHUNK).status_code == 200
     walk_to(world, uow_factory, inst, "beoordelen_roc")

@@ -36,7 +36,7 @@ def test_a_chunk_lost_on_the_way_is_sent_again_and_the_file_arrives_whole(app, l
     page.route("**/uploads/*", flaky)
     log_in(page, live_server, world.email("student_a"))
     page.goto(f"{live_server}/taken/{task}")
-    assert "liggen ze vast" in page.inner_text("#bewijsstukken ~ p, .bewijs-bij-taak")
+    assert "vanaf dan kun je niets meer" in page.inner_text(".bewijs-bij-taak")
     form = page.locator("form[data-kind=bewijs]")
     form.locator("input[type=file]").set_input_files(
         {"name": "video-uitvoering.mp4", "mimeType": "video/mp4", "buffer": payload})
