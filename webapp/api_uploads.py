@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g, request, send_file
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from processes import attachments
 from processes import uploads as upload_cases
+from processes.errors import NotFound
 from webapp import csrf, uow, uploads
 from webapp.api import bearer_required, error_responses
 
@@ -70,6 +72,43 @@ def upload_chunk(upload_id: str):
         return uploads.status_body(uploads.put_chunk(upload_id, g.api_user.id))
     except upload_cases.OffsetMismatch as exc:
         return uploads.offset_conflict(exc)
+
+
+class FileSchema(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True, metadata={"description": "bijlage of bewijs"})
+    name = fields.String(required=True)
+    content_type = fields.String(required=True)
+    size = fields.Integer(required=True)
+    sha256 = fields.String(required=True)
+    uploaded_by = fields.String(required=True)
+    uploaded_at = fields.DateTime(required=True)
+    withdrawn_at = fields.DateTime(allow_none=True, metadata={"description": "Ingetrokken (blijft bewaard, R27)"})
+
+
+@blp.get("/instances/<int:instance_id>/files")
+@blp.response(200, FileSchema(many=True))
+@error_responses(blp, 401, 403, 404)
+@bearer_required
+def list_files(instance_id: int):
+    """De bijlagen bij de opdracht en de bewijsstukken van een examen, met hun SHA-256."""
+    return [f.__dict__ for kind in attachments.KINDS
+            for f in attachments.list_attachments(instance_id, g.api_user.id, uow(), kind)]
+
+
+@blp.get("/instances/<int:instance_id>/files/<int:file_id>")
+@blp.doc(responses={"200": {"description": "Het bestand, met zijn oorspronkelijke naam",
+                            "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                "format": "binary"}}}}})
+@error_responses(blp, 401, 403, 404)
+@bearer_required
+def download_file(instance_id: int, file_id: int):
+    """Haalt een bestand van een examen op (wie het examen mag zien)."""
+    f = attachments.open_attachment(instance_id, file_id, g.api_user.id, uow())
+    path = uploads.storage_dir() / f.sha256
+    if not path.is_file():
+        raise NotFound("Het bestand ontbreekt in de opslag; meld dit bij de beheerder.")
+    return send_file(path, mimetype=f.content_type, as_attachment=True, download_name=f.name)
 
 
 def init_api(api) -> None:

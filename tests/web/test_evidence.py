@@ -205,9 +205,19 @@ def test_the_api_sends_evidence_in_chunks_during_execution(app, world, uow_facto
     assert last.get_json()["sha256"] == hashlib.sha256(payload).hexdigest()
     assert api.get(f"/api/v1/uploads/{upload_id}").get_json()["sha256"] == hashlib.sha256(payload).hexdigest()
     assert _files(uow_factory, inst)[0].sha256 == hashlib.sha256(payload).hexdigest()
-    # Someone else's upload is not yours to continue or inspect.
+    # The exam's files in the API, and the file itself.
+    [listed] = api.get(f"/api/v1/instances/{inst}/files").get_json()
+    digest = hashlib.sha256(payload).hexdigest()
+    assert (listed["kind"], listed["name"], listed["sha256"]) == ("bewijs", "foto.jpg", digest)
+    with api.client.get(f"/api/v1/instances/{inst}/files/{listed['id']}",
+                        headers={"Authorization": f"Bearer {api.token}"}) as download:
+        assert download.data == payload
+    # Someone else's upload is not yours to continue or inspect, nor another student's files.
     other = api_for(app, world.users["student_a2"], uow_factory)
     assert other.get(f"/api/v1/uploads/{upload_id}").status_code == 403
+    assert other.get(f"/api/v1/instances/{inst}/files").status_code == 403
+    assert other.client.get(f"/api/v1/instances/{inst}/files/{listed['id']}",
+                            headers={"Authorization": f"Bearer {other.token}"}).status_code == 403
     # Without a header saying where the chunk starts: a clear 400.
     no_offset = api.put(f"/api/v1/uploads/{upload_id}", data=b"x")
     assert no_offset.status_code == 400 and "Upload-Offset" in no_offset.get_json()["message"]
