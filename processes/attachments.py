@@ -127,14 +127,19 @@ def _local(at: datetime) -> str:
     return f"{to_amsterdam(at):%d-%m-%Y %H:%M}"
 
 
+def exam_and_actor(s, instance_id: int, actor_id: int) -> tuple[ProcessInstance, User]:
+    """The exam a file goes to and the (active) account adding it; 404 for an unknown exam."""
+    inst = s.get(ProcessInstance, instance_id)
+    if inst is None:
+        raise NotFound("Onbekend examen.")
+    return inst, policy.active_user(s, actor_id)
+
+
 def check_may_add(instance_id: int, actor_id: int, uow: UnitOfWork, kind: str = "bijlage") -> None:
     """Refuses before a single byte is stored when the actor may not add to this exam."""
     with uow:
         s = uow.session
-        inst = s.get(ProcessInstance, instance_id)
-        if inst is None:
-            raise NotFound("Onbekend examen.")
-        actor = policy.active_user(s, actor_id)
+        inst, actor = exam_and_actor(s, instance_id, actor_id)
         check_rights(s, inst, actor, kind)
 
 
@@ -172,10 +177,7 @@ def add_attachment(instance_id: int, actor_id: int, original_name: str, content_
     now = now or utcnow()
     with uow:
         s = uow.session
-        inst = s.get(ProcessInstance, instance_id)
-        if inst is None:
-            raise NotFound("Onbekend examen.")
-        actor = policy.active_user(s, actor_id)
+        inst, actor = exam_and_actor(s, instance_id, actor_id)
         att = record_attachment(s, inst, actor, kind, name, content_type, stored, now)
         uow.commit()
         return att.id

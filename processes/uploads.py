@@ -71,10 +71,7 @@ def begin_upload(instance_id: int, actor_id: int, kind: str, original_name: str,
         raise TooLarge(f"Het bestand is te groot: de grens is {attachments.human_size(max_bytes)} per bestand.")
     with uow:
         s = uow.session
-        inst = s.get(ProcessInstance, instance_id)
-        if inst is None:
-            raise NotFound("Onbekend examen.")
-        actor = policy.active_user(s, actor_id)
+        inst, actor = attachments.exam_and_actor(s, instance_id, actor_id)
         attachments.check_rights(s, inst, actor, kind)
         upload = Upload(id=secrets.token_hex(16), instance_id=inst.id, user_id=actor.id, kind=kind,
                         original_name=name, content_type=(content_type or "application/octet-stream")[:200],
