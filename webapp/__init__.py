@@ -34,7 +34,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.before_request(admin.allow_larger_upload)
     csrf.init_app(app)
 
-    from webapp import api, auth, committee, dossier, editor, errors, exam_bank, exam_moments, inbox, ooapi, tasks
+    from webapp import (
+        api,
+        auth,
+        committee,
+        dossier,
+        editor,
+        errors,
+        exam_bank,
+        exam_moments,
+        exam_requests,
+        inbox,
+        ooapi,
+        tasks,
+    )
 
     auth.init_app(app)
     app.register_blueprint(auth.bp)
@@ -44,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(committee.bp)
     app.register_blueprint(exam_bank.bp)
     app.register_blueprint(exam_moments.bp)
+    app.register_blueprint(exam_requests.bp)
     app.register_blueprint(editor.bp)
     app.register_blueprint(admin.bp)
     api.init_app(app)
