@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from handlers import clock
 from processes.models import ExamRequest, HumanTask, ProcessInstance
 from tests.conftest import csrf_from, login
+from tests.support.api import api_for
 from tests.support.moments import AFTER, NOW, deliver_pending, do, enrolments_of, make_exam, record_attendance, register
 from tests.support.walk import complete, open_tasks, start_and_walk_to, walk_to
 
@@ -72,6 +73,9 @@ def test_r34_objection_from_mijn_examens_reaches_the_committee_and_the_decision_
     task_page = text_of(committee.get(match.group(1)))
     assert "Criterium c2 heb ik wel laten zien." in task_page and f'href="/examens/{instance_id}"' in task_page
     assert "Verzoek behandelen" not in text_of(client_for(app, "commissie_b").get("/taken"))
+    api = api_for(app, world.users["commissie_a2"], uow_factory)
+    detail = api.get(f"/api/v1/tasks/{match.group(1).rsplit('/', 1)[1]}").get_json()
+    assert detail["request"]["reason"] == OBJECTION["reden"] and detail["request"]["kind"] == "bezwaar"
     # The committee's form: bezwaar needs gegrond/ongegrond; the wrong kind of decision is a 422.
     token = csrf_from(committee, match.group(1))
     wrong = committee.post(match.group(1), data={"besluit": "afspraak", "afspraak": "Morgen", "bevestiging": "on",
