@@ -108,4 +108,4 @@ def expression_helpers() -> dict[str, Callable[..., Any]]:
 
 def _load_builtin() -> None:
     # Importing the modules registers their handlers.
-    from handlers import builtin, exams  # noqa: F401
+    from handlers import builtin, exam_requests, exams  # noqa: F401

@@ -748,3 +748,33 @@ class Upload(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"))
+
+
+class ExamRequest(Base):
+    """A student's request about one of his own exams (R34): inspection (inzage) or an objection (bezwaar)
+    against a result. Each runs as its own process (``bpmn/inzage_bezwaar.bpmn``, ``instance_id``) that
+    reaches the examencommissie of the exam's school; ``exam_instance_id`` is the exam it is about (a PvB
+    or a registration's ``aanmelden`` process), whose audit trail records it too."""
+
+    __tablename__ = "exam_request"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), unique=True)
+    exam_instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("school.id"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("student.id"), index=True)
+    # inzage | bezwaar
+    kind: Mapped[str] = mapped_column(String(20))
+    # For an objection: which result, as the student saw it ("pvb" or "resultaat-<exam_result id>").
+    result_key: Mapped[str | None] = mapped_column(String(40))
+    result_label: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    # ingediend → besloten (the committee decided) → gelezen (the student confirmed he read it)
+    status: Mapped[str] = mapped_column(String(20), default="ingediend")
+    # afspraak (inspection arranged) | gegrond | ongegrond
+    decision: Mapped[str | None] = mapped_column(String(20))
+    decision_text: Mapped[str | None] = mapped_column(Text)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -18,6 +18,7 @@ from processes import policy
 from processes.db import UnitOfWork
 from processes.errors import Forbidden, NotFound
 from processes.exam import criteria_model_for, initial_values
+from processes.exam_requests import RequestView, request_for_instance
 from processes.models import (
     ROLES,
     Assessment,
@@ -172,6 +173,8 @@ class TaskView:
     values: dict = field(default_factory=dict)
     completed_by: str | None = None
     completed_at: datetime | None = None
+    # A task of an inspection/objection request shows the request and its decision (R34, D21).
+    request: RequestView | None = None
 
 
 def get_task(task_id: int, user_id: int, uow: UnitOfWork) -> TaskView:
@@ -198,6 +201,7 @@ def get_task(task_id: int, user_id: int, uow: UnitOfWork) -> TaskView:
             values=initial_values(s, form, inst.id),
             completed_by=task.completed_by.name if task.completed_by else None,
             completed_at=task.completed_at,
+            request=request_for_instance(s, inst.id),
         )
 
 

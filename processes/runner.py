@@ -53,6 +53,7 @@ from processes.registration_context import (
     RegistrationContext,
     VersionApprovalContext,
 )
+from processes.request_context import REQUEST_PROCESS, RequestContext
 from processes.versions import LoadedVersion, latest_version_id, loaded_version
 
 log = logging.getLogger(__name__)
@@ -312,11 +313,14 @@ def record_delivery(s: Session, message, now: datetime | None = None) -> bool:
 
 def exam_context(s: Session, inst: ProcessInstance, version: LoadedVersion, actor: User | None, role: str,
                  now: datetime) -> ExamContext:
-    """The services the instance's handlers get: a PvB's, or a registration's (exams at moments)."""
+    """The services the instance's handlers get: a PvB's, a registration's (exams at moments), a version
+    approval's or an inspection/objection request's."""
     if version.process_id == REGISTRATION_PROCESS:
         return RegistrationContext(s, inst, actor, role, now)
     if version.process_id == VERSION_APPROVAL_PROCESS:
         return VersionApprovalContext(s, inst, actor, role, now)
+    if version.process_id == REQUEST_PROCESS:
+        return RequestContext(s, inst, actor, role, now)
     return ExamContext(s, inst, actor, role, now, start_follow_up_fn=_start_follow_up)
 
 

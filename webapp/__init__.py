@@ -34,7 +34,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.before_request(admin.allow_larger_upload)
     csrf.init_app(app)
 
-    from webapp import api, auth, committee, dossier, editor, errors, exam_bank, exam_moments, inbox, ooapi, tasks
+    from webapp import (
+        api,
+        auth,
+        committee,
+        dossier,
+        editor,
+        errors,
+        exam_bank,
+        exam_moments,
+        exam_requests,
+        inbox,
+        ooapi,
+        tasks,
+    )
     from webapp import uploads as uploads_bp
 
     auth.init_app(app)
@@ -45,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(committee.bp)
     app.register_blueprint(exam_bank.bp)
     app.register_blueprint(exam_moments.bp)
+    app.register_blueprint(exam_requests.bp)
     app.register_blueprint(editor.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(uploads_bp.bp)

@@ -69,6 +69,18 @@ class FormSchema(Schema):
     fields = fields.List(fields.Nested(FormFieldSchema), required=True)
 
 
+class TaskRequestSchema(Schema):
+    kind = fields.String(required=True, metadata={"description": "inzage of bezwaar (R34)"})
+    exam_instance_id = fields.Integer(required=True, metadata={"description": "Het examen waarover het gaat"})
+    result_label = fields.String(allow_none=True)
+    reason = fields.String(required=True)
+    status = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    decision = fields.String(allow_none=True)
+    decision_text = fields.String(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+
+
 class TaskDetailSchema(Schema):
     id = fields.Integer(required=True, attribute="task_id")
     instance_id = fields.Integer(required=True)
@@ -88,6 +100,8 @@ class TaskDetailSchema(Schema):
     criteria_model = fields.Dict(allow_none=True,
                                  metadata={"description": "Het beoordelingsmodel voor een criteria-veld"})
     values = fields.Dict(required=True, metadata={"description": "Vooraf ingevulde waarden"})
+    request = fields.Nested(TaskRequestSchema, allow_none=True,
+                            metadata={"description": "Bij een taak van een verzoek om inzage of bezwaar: het verzoek"})
 
 
 class CompleteTaskSchema(Schema):

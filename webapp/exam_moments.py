@@ -1,5 +1,5 @@
-"""Exams at exam moments for the student and the surveillant: "Mijn examens" (R41, R49, R34) and the
-proces-verbaal of a moment (R36)."""
+"""Exams for the student and the surveillant: "Mijn examens" — his PvBs and his exams at exam moments
+with their results (R41, R49, R34) — and the proces-verbaal of a moment (R36)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from handlers import clock
-from processes import exam_queries, registrations
+from processes import exam_queries, registrations, student_overview
 from processes.enrolment import ACCOMMODATIONS
 from processes.errors import Conflict, ExamflowError, ValidationFailed
 from webapp import form_input, uow
@@ -22,8 +22,9 @@ ATTENDANCE_PREFIX = "aanwezigheid-"
 def my_exams():
     exam_queries.require_role_anywhere(current_user.user_id, "student", uow(), "Mijn examens")
     exams = registrations.my_exams(current_user.user_id, uow())
-    return render_template("exam_moments/my_exams.html", exams=exams, status_labels=registrations.STATUS_LABELS,
-                           accommodations=ACCOMMODATIONS)
+    pvbs = student_overview.my_pvbs(current_user.user_id, uow())
+    return render_template("exam_moments/my_exams.html", exams=exams, pvbs=pvbs,
+                           status_labels=registrations.STATUS_LABELS, accommodations=ACCOMMODATIONS)
 
 
 @bp.get("/proces-verbaal")

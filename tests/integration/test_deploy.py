@@ -49,7 +49,7 @@ def test_cli_deploy_refuses_the_dangerous_diagram(app, world, tmp_path):
 
 def test_redeploying_the_same_bundle_keeps_the_version(world, uow_factory):
     again = deploy_shipped(uow_factory())
-    assert {r.process_id for r in again} == {"pvb", "aanmelden", "versie_goedkeuren"}
+    assert {r.process_id for r in again} == {"pvb", "aanmelden", "versie_goedkeuren", "inzage_bezwaar"}
     assert all(r.unchanged and r.version == 1 for r in again)
 
 

@@ -55,6 +55,9 @@ SHIPPED_KEYS = {
     "uitwisseling_controleren",
     "resultaat_vaststellen",
     "examenversie_goedkeuren",
+    # inspection and objection (inzage_bezwaar, R34)
+    "verzoek_behandelen",
+    "besluit_inzien",
 }
 MODEL = {
     "werkprocessen": [
