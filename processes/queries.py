@@ -34,6 +34,7 @@ from processes.models import (
     User,
 )
 from processes.runner import person_choices
+from processes.student_overview import assessments_visible
 from processes.versions import loaded_version
 
 
@@ -306,15 +307,17 @@ def get_instance(instance_id: int, user_id: int, uow: UnitOfWork) -> InstanceVie
                              summary=e.summary, element_id=e.element_id)
                 for e in events
             ],
-            **_exam_details(s, inst, events),
+            **_exam_details(s, inst, events, assessments_visible(s, inst, user_id)),
         )
 
 
-def _exam_details(s: Session, inst: ProcessInstance, events) -> dict:
+def _exam_details(s: Session, inst: ProcessInstance, events, show_assessments: bool = True) -> dict:
     ea = s.get(ExamAssignment, inst.id)
     version = loaded_version(s, inst.version_id)
     assessments = []
-    for a in s.scalars(select(Assessment).where(Assessment.instance_id == inst.id).order_by(Assessment.id)):
+    rows = (s.scalars(select(Assessment).where(Assessment.instance_id == inst.id).order_by(Assessment.id))
+            if show_assessments else [])
+    for a in rows:
         assessor = s.get(User, a.assessor_id).name
         assessments.append({
             "kind": a.kind, "role": a.role, "assessor": assessor, "recorded_at": a.recorded_at,
@@ -328,6 +331,8 @@ def _exam_details(s: Session, inst: ProcessInstance, events) -> dict:
         done.append(e.element_id)
         form = version.forms.get((e.details or {}).get("form", ""))
         data = (e.details or {}).get("data", {})
+        if not show_assessments and form is not None and any(f.type == "criteria" for f in form.fields):
+            data = {}  # who signed stays visible; the judgements come with the result (R49)
         documents.append(Document(step=e.summary.removesuffix(" afgerond en ondertekend"),
                                   element_id=e.element_id, actor=e.actor_name, role=e.role, at=e.created_at,
                                   fields=_labelled(form, data, lambda uid: _user_name(s, uid))))

@@ -69,6 +69,10 @@ def pvb_result(s: Session, instance_id: int) -> PvbResult | None:
                                                    Assessment.kind == "consensus")
                           .order_by(Assessment.id.desc()).limit(1)).first()
     if consensus is None:
+        # One assessor (R8): his assessment goes to the vaststeller as it is.
+        consensus = s.scalars(select(Assessment).where(Assessment.instance_id == instance_id)
+                              .order_by(Assessment.id.desc()).limit(1)).first()
+    if consensus is None:
         return None
     handed_on = s.scalar(select(HumanTask.id).where(
         HumanTask.instance_id == instance_id, HumanTask.form_key == ESTABLISH_FORM,
@@ -77,6 +81,15 @@ def pvb_result(s: Session, instance_id: int) -> PvbResult | None:
         return None
     return PvbResult(consensus.result["uitslag"], False, consensus.recorded_at,
                      dict(consensus.result.get("werkprocessen", {})))
+
+
+def assessments_visible(s: Session, inst: ProcessInstance, user_id: int) -> bool:
+    """Whether ``user_id`` may see this exam's recorded assessments: everybody who may see the exam,
+    except its student before his result is visible (R49) — an assessor's form before the assessors
+    agree is not a result yet."""
+    if inst.student_id is None or s.get(Student, inst.student_id).user_id != user_id:
+        return True
+    return pvb_result(s, inst.id) is not None
 
 
 def pvb_instances(s: Session, user_id: int) -> list[tuple[ProcessInstance, str]]:
