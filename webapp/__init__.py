@@ -34,13 +34,27 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.before_request(admin.allow_larger_upload)
     csrf.init_app(app)
 
-    from webapp import api, auth, committee, dossier, editor, errors, exam_bank, exam_moments, inbox, ooapi, tasks
+    from webapp import (
+        api,
+        auth,
+        committee,
+        documents,
+        dossier,
+        editor,
+        errors,
+        exam_bank,
+        exam_moments,
+        inbox,
+        ooapi,
+        tasks,
+    )
 
     auth.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(inbox.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(dossier.bp)
+    app.register_blueprint(documents.bp)
     app.register_blueprint(committee.bp)
     app.register_blueprint(exam_bank.bp)
     app.register_blueprint(exam_moments.bp)
