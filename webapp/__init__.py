@@ -46,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         exam_moments,
         inbox,
         ooapi,
+        retention,
         tasks,
     )
 
@@ -60,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(exam_moments.bp)
     app.register_blueprint(editor.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(retention.bp)
     api.init_app(app)
     ooapi.init_app(app)
     errors.init_app(app)
