@@ -389,8 +389,10 @@ class Engine:
             raise TaskNotReady(guid) from None
         if not isinstance(task.task_spec, UserTask) or task.state != TaskState.READY:
             raise TaskNotReady(guid)
-        # set_data, not add_data_from_form: the latter merges lists wrongly (design decision 9).
-        task.set_data(**data)
+        # set_data, not add_data_from_form: the latter merges lists wrongly (design decision 9). A deep
+        # copy: at a join SpiffWorkflow merges the branches' data into nested dicts in place, and the
+        # caller's dict is also what the audit event and the recorded assessment store (R26).
+        task.set_data(**copy.deepcopy(data))
         task.run()
 
     def waiting_timers(self, wf: BpmnWorkflow) -> list[WaitingTimer]:

@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         api,
         auth,
         committee,
+        documents,
         dossier,
         editor,
         errors,
@@ -46,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         exam_requests,
         inbox,
         ooapi,
+        retention,
         tasks,
     )
     from webapp import uploads as uploads_bp
@@ -55,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(dossier.bp)
+    app.register_blueprint(documents.bp)
     app.register_blueprint(committee.bp)
     app.register_blueprint(exam_bank.bp)
     app.register_blueprint(exam_moments.bp)
@@ -62,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(editor.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(uploads_bp.bp)
+    app.register_blueprint(retention.bp)
     api.init_app(app)
     ooapi.init_app(app)
     errors.init_app(app)
