@@ -29,6 +29,7 @@ from processes.models import (
     User,
 )
 from processes.queries import viewable_instance
+from processes.student_overview import assessments_visible
 from processes.versions import loaded_version
 
 # The forms of the three approvals of the assignment (R14).
@@ -257,6 +258,9 @@ def get_assessment_document(instance_id: int, assessment_id: int, user_id: int,
         row = s.get(Assessment, assessment_id)
         if row is None or row.instance_id != inst.id:
             raise NotFound("Deze beoordeling bestaat niet bij dit examen.")
+        if not assessments_visible(s, inst, user_id):
+            raise NotFound("Je beoordeling zie je zodra de beoordelaars het eens zijn en je voorlopige resultaat "
+                           "er is (R49).")
         trail = _trail(s, inst.id)
         signed = next((e for e in trail.events if e.action == "task_completed" and e.task_guid == row.task_guid),
                       None)
@@ -331,6 +335,8 @@ def list_documents(instance_id: int, user_id: int, uow: UnitOfWork) -> list[Docu
         rows = s.execute(select(Assessment.id, Assessment.kind, Assessment.role, User.name)
                          .join(User, User.id == Assessment.assessor_id)
                          .where(Assessment.instance_id == inst.id).order_by(Assessment.id)).all()
+        if not assessments_visible(s, inst, user_id):
+            rows = []
         for r in rows:
             what = "Consensus" if r.kind == "consensus" else "Beoordelingsformulier"
             links.append(DocumentLink("beoordeling", f"{what} — {r.name} ({ROLES.get(r.role, r.role)})", r.id))

@@ -25,7 +25,21 @@ def test_the_student_sees_the_assessments_only_once_his_provisional_result_is_th
     student_view = _page(app, world, "student_a", inst)
     assert JUSTIFICATION not in student_view and "<h2>Beoordelingen</h2>" not in student_view
     assert "Beoordelen (praktijkbeoordelaar)" in student_view  # that the step was done is no secret
+    assert "Beoordelingsformulier" not in student_view
+    client = app.test_client()
+    login(client, world.email("student_a"))
+    with uow_factory() as uow:
+        from sqlalchemy import select
+
+        from processes.models import Assessment
+
+        first = uow.session.scalar(select(Assessment.id).where(Assessment.instance_id == inst))
+    early = client.get(f"/examens/{inst}/documenten/beoordeling/{first}.pdf")
+    assert early.status_code == 404 and "R49" in early.get_data(as_text=True)
     # Once the assessors agree and the vaststeller has it, the provisional result and its forms are his.
     walk_to(world, uow_factory, inst, "eindbeoordeling_vaststellen", fail={"w1c2"})
     student_view = _page(app, world, "student_a", inst)
     assert JUSTIFICATION in student_view and "<h2>Beoordelingen</h2>" in student_view
+    assert "Beoordelingsformulier" in student_view
+    with client.get(f"/examens/{inst}/documenten/beoordeling/{first}.pdf") as pdf:
+        assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
