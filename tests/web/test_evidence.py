@@ -11,9 +11,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from processes import runner
+from processes import accounts, runner
 from processes.models import Attachment, AuditEvent, ExamAssignment, Upload
-from tests.conftest import csrf_from, login
+from tests.conftest import PASSWORD, csrf_from, login
 from tests.support.api import api_for
 from tests.support.walk import full_data, start_and_walk_to, walk_to
 
@@ -280,11 +280,17 @@ MAY_OPEN = {
     "rocbeoordelaar_b": False,
     "commissie_b": False,
     "surveillant_a": False,
+    "beheerder_a": True,  # the school's administration (R27: the admin sees everything of his school)
+    "beheerder_b": False,
 }
 
 
 @pytest.fixture
 def exam_with_evidence(app, world, uow_factory, storage):
+    for school in ("a", "b"):
+        uid = accounts.create_user(world.email(f"beheerder_{school}"), f"Beheerder {school.upper()}", PASSWORD,
+                                   uow_factory())
+        accounts.grant_role(uid, world.schools[school], "beheerder", uow_factory())
     inst, _ = start_and_walk_to(world, uow_factory, "bewijsstukken_uploaden")
     student = _client(app, world, "student_a")
     student.post(f"/examens/{inst}/bewijs", content_type="multipart/form-data",
