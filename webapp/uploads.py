@@ -76,6 +76,15 @@ def offset_conflict(exc: uploads.OffsetMismatch):
 # ----------------------------------------------------------------------------- the browser's routes
 
 
+@bp.before_request
+def session_required():
+    # The uploader is a script: it needs a status it can read, not a redirect to the login page.
+    if not current_user.is_authenticated:
+        return jsonify({"message": "U bent niet (meer) ingelogd: log opnieuw in en kies het bestand opnieuw om "
+                                   "verder te gaan."}), 401
+    return None
+
+
 @bp.post("/uploads")
 @login_required
 def begin_upload():

@@ -118,6 +118,10 @@ def test_a_connection_broken_halfway_resumes_from_the_last_byte_received(app, wo
     assert broken.status_code == 400
     status = student.get(f"/uploads/{upload_id}").get_json()
     assert status["offset"] == CHUNK + 5000 and not status["done"]
+    # Logged out in between: the script gets a status it can read, and the upload waits.
+    stranger = app.test_client()
+    gone = stranger.get(f"/uploads/{upload_id}")
+    assert gone.status_code == 401 and "ingelogd" in gone.get_json()["message"]
     # Sending from the old offset again is refused with where to go on from, and changes nothing.
     again = _put(student, token, upload_id, CHUNK, payload[CHUNK:2 * CHUNK])
     assert again.status_code == 409 and again.get_json()["offset"] == CHUNK + 5000

@@ -126,6 +126,7 @@
           if (r.status >= 500 || r.status === 0) { throw new Error('netwerk'); }
           var failure = new Error(r.data.message || 'Het uploaden is geweigerd.');
           failure.final = true;
+          failure.keep = r.status === 401;  // logged out: after logging in again the same file resumes
           throw failure;
         }).catch(function (err) {
           if (err.final) { throw err; }
@@ -164,7 +165,7 @@
         say('\u2019' + file.name + '\u2019 is opgeslagen.');
         window.location.reload();
       }, function (err) {
-        if (err.message !== 'netwerk') { remember(k, null); }
+        if (err.message !== 'netwerk' && !err.keep) { remember(k, null); }
         button.disabled = false;
         say(err.message === 'netwerk' ? 'Geen verbinding met de server; kies het bestand opnieuw om verder te gaan.'
           : err.message, true);
