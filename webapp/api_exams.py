@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from handlers import clock
-from processes import exam_queries, registrations
+from processes import exam_queries, registrations, student_overview
 from processes.enrolment import ACCOMMODATIONS
 from webapp import csrf, uow
 from webapp.api import bearer_required, error_responses, json_body
@@ -38,6 +38,25 @@ class MyExamSchema(Schema):
     results = fields.List(fields.Nested(MyResultSchema), required=True)
     open_task_id = fields.Integer(allow_none=True)
     open_task = fields.String(allow_none=True)
+
+
+class PvbResultSchema(Schema):
+    outcome = fields.String(required=True, metadata={"description": "voldaan of onvoldoende"})
+    status = fields.String(required=True, metadata={"description": "voorlopig of definitief (R38, R49)"})
+    at = fields.DateTime(required=True, metadata={"description": "Consensus bereikt, of vastgesteld"})
+    werkprocessen = fields.Dict(required=True)
+
+
+class MyPvbSchema(Schema):
+    instance_id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    school = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "running of completed"})
+    current_steps = fields.List(fields.String(), required=True)
+    result = fields.Nested(PvbResultSchema, allow_none=True)
+    open_task_id = fields.Integer(allow_none=True)
+    open_task = fields.String(allow_none=True)
+    follow_up_of = fields.Integer(allow_none=True)
 
 
 class ProcesVerbaalInSchema(Schema):
@@ -75,6 +94,19 @@ def my_exams():
     exams = registrations.my_exams(g.api_user.id, uow())
     return [{**e.__dict__, "accommodations": [ACCOMMODATIONS.get(a, a) for a in e.accommodations],
              "results": [r.__dict__ for r in e.results]} for e in exams]
+
+
+@blp.get("/mijn-pvbs")
+@blp.response(200, MyPvbSchema(many=True))
+@error_responses(blp, 401, 403)
+@bearer_required
+def my_pvbs():
+    """Mijn PvB's: waar elke proeve staat en het resultaat, voorlopig of definitief (R49)."""
+    exam_queries.require_role_anywhere(g.api_user.id, "student", uow(), "Mijn examens")
+    return [{**p.__dict__, "result": None if p.result is None else {
+        "outcome": p.result.outcome, "status": "definitief" if p.result.definitive else "voorlopig",
+        "at": p.result.at, "werkprocessen": p.result.werkprocessen}} for p in student_overview.my_pvbs(g.api_user.id,
+                                                                                                         uow())]
 
 
 @blp.post("/examenmomenten/<int:moment_id>/proces-verbaal")

@@ -58,6 +58,20 @@ def test_r49_mijn_examens_shows_the_pvb_with_its_step_then_voorlopig_then_defini
     assert "<strong>Voorlopig</strong>" not in page
 
 
+def test_r49_the_api_gives_the_student_his_pvbs_with_voorlopig_then_definitief(app, world, uow_factory):
+    instance_id, _ = start_and_walk_to(world, uow_factory, "eindbeoordeling_vaststellen")
+    api = api_for(app, world.users["student_a"], uow_factory)
+    [pvb] = api.get("/api/v1/mijn-pvbs").get_json()
+    assert (pvb["instance_id"], pvb["current_steps"]) == (instance_id, ["Eindbeoordeling vaststellen"])
+    assert (pvb["result"]["outcome"], pvb["result"]["status"]) == ("voldaan", "voorlopig")
+    (task,) = [t for t in open_tasks(uow_factory, instance_id) if t.element_id == "eindbeoordeling_vaststellen"]
+    complete(world, uow_factory, task)
+    [pvb] = api.get("/api/v1/mijn-pvbs").get_json()
+    assert pvb["result"]["status"] == "definitief"
+    # Not for whoever is no student.
+    assert api_for(app, world.users["begeleider_a"], uow_factory).get("/api/v1/mijn-pvbs").status_code == 403
+
+
 def test_r34_objection_from_mijn_examens_reaches_the_committee_and_the_decision_comes_back(app, world, uow_factory):
     instance_id, _ = start_and_walk_to(world, uow_factory, "afsluiten")
     student = client_for(app, "student_a")
