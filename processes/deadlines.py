@@ -112,13 +112,16 @@ def list_deadlines(
         raise BadRequest("Het aantal werkdagen vooruit kan niet negatief zijn.")
     with uow:
         s = uow.session
-        calendars = _calendars(s, overseen_schools(s, user_id))
+        schools = overseen_schools(s, user_id)
+        calendars = _calendars(s, schools)
         # One branch per school, each the prefix of ix_deadline_school_open plus a range on due_at.
         windows = [
             and_(
                 Deadline.school_id == school_id,
                 Deadline.closed_at.is_(None),
                 Deadline.due_at < _soon_horizon(calendar, now, soon_days),
+                # R27: archived students are hidden from the committee and the bureau, not from the admin.
+                *(() if "beheerder" in schools[school_id] else (Student.archived_at.is_(None),)),
             )
             for school_id, calendar in calendars.items()
         ]

@@ -141,6 +141,19 @@ def test_r48_committee_sees_overdue_and_soon_deadlines_of_its_own_school(world, 
     assert [(r.instance_id, r.status) for r in other] == [(exams["b1"], "te laat")]
 
 
+def test_r27_an_archived_students_deadlines_are_hidden_from_the_committee_not_from_the_admin(world, exams,
+                                                                                              uow_factory):
+    from processes import administration
+
+    beheerder = _beheerder(world, uow_factory, "a")
+    administration.archive_student(world.schools["a"], world.users[beheerder], world.students["student_a2"],
+                                   uow_factory())
+    committee = deadlines.list_deadlines(world.users["commissie_a"], uow_factory(), NOW)
+    assert exams["a2"] not in {r.instance_id for r in committee} and {r.instance_id for r in committee}
+    admin = deadlines.list_deadlines(world.users[beheerder], uow_factory(), NOW)
+    assert exams["a2"] in {r.instance_id for r in admin}
+
+
 def test_r48_working_days_follow_the_school_calendar(world, exams, uow_factory):
     """Thursday 5 March 17:00 to Wednesday 11 March: Fri, Tue, Wed; Monday 9 is a closing day of A."""
     rows = {r.instance_id: r for r in deadlines.list_deadlines(world.users["commissie_a"], uow_factory(), NOW)}
