@@ -115,7 +115,9 @@ def append_chunk(upload_id: str, actor_id: int, offset: int, stream: BinaryIO, l
         s = uow.session
         upload = _own_upload(s, upload_id, actor_id)
         if upload.attachment_id is not None:
-            raise Conflict("Dit bestand is al volledig ontvangen.")
+            # The last chunk sent again (its answer was lost on the way): the file is there, say so.
+            return UploadStatus(upload.id, upload.instance_id, upload.kind, upload.original_name, upload.size,
+                                upload.size, upload.attachment_id, s.get(Attachment, upload.attachment_id).sha256)
         inst = s.get(ProcessInstance, upload.instance_id)
         actor = policy.active_user(s, actor_id)
         # R23: the evidence may have been locked since the upload began.

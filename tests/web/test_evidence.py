@@ -127,6 +127,9 @@ def test_a_connection_broken_halfway_resumes_from_the_last_byte_received(app, wo
     assert again.status_code == 409 and again.get_json()["offset"] == CHUNK + 5000
     done = _send_all(student, token, upload_id, payload, start=CHUNK + 5000)
     assert done["done"]
+    # The last chunk sent again (its answer lost): the same answer, nothing stored twice.
+    again = _put(student, token, upload_id, 2 * CHUNK, payload[2 * CHUNK:])
+    assert again.status_code == 200 and again.get_json()["attachment_id"] == done["attachment_id"]
     [row] = _files(uow_factory, inst)
     assert row.sha256 == hashlib.sha256(payload).hexdigest() == hashlib.sha256((storage / row.sha256)
                                                                                 .read_bytes()).hexdigest()
