@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -144,18 +145,27 @@ def check_may_add(instance_id: int, actor_id: int, uow: UnitOfWork, kind: str = 
 
 
 def clean_name(original_name: str) -> str:
-    name = (original_name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()[:255]
+    """The file's own name, without a client's folder and without control characters (which no name
+    needs and PostgreSQL cannot store)."""
+    name = (original_name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch) != "Cc").strip()[:255]
     if not name:
         raise BadRequest("Kies een bestand.")
     return name
+
+
+def clean_type(content_type: str | None) -> str:
+    """A media type is printable ASCII; anything else (or nothing) is a plain file of bytes."""
+    kept = "".join(ch for ch in (content_type or "") if " " < ch <= "~")[:200]
+    return kept or "application/octet-stream"
 
 
 def record_attachment(s, inst: ProcessInstance, actor: User, kind: str, name: str, content_type: str,
                       stored: StoredFile, now: datetime) -> Attachment:
     """Within the caller's transaction: the stored file becomes a file of the exam, in its audit trail."""
     role = check_rights(s, inst, actor, kind)
-    att = Attachment(instance_id=inst.id, original_name=name, content_type=(content_type or
-                     "application/octet-stream")[:200], size=stored.size, sha256=stored.sha256,
+    att = Attachment(instance_id=inst.id, original_name=name, content_type=clean_type(content_type),
+                     size=stored.size, sha256=stored.sha256,
                      uploaded_by_id=actor.id, uploaded_role=role, uploaded_at=now, kind=kind)
     s.add(att)
     s.flush()

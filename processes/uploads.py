@@ -74,7 +74,7 @@ def begin_upload(instance_id: int, actor_id: int, kind: str, original_name: str,
         inst, actor = attachments.exam_and_actor(s, instance_id, actor_id)
         attachments.check_rights(s, inst, actor, kind)
         upload = Upload(id=secrets.token_hex(16), instance_id=inst.id, user_id=actor.id, kind=kind,
-                        original_name=name, content_type=(content_type or "application/octet-stream")[:200],
+                        original_name=name, content_type=attachments.clean_type(content_type),
                         size=size, created_at=utcnow())
         s.add(upload)
         path = _partial(storage_dir, upload.id)

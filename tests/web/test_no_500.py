@@ -15,7 +15,11 @@ GETS = [
     "/mijn-examens", "/examenbank", "/examenbank?school=abc", "/examenbank?school=%C2%B2", "/examenbank?school=999999",
     "/examenbank/momenten/abc",
     "/examenbank/momenten/0", "/mandaat", "/proces-verbaal", "/examenmomenten/0/proces-verbaal",
-    "/examenmomenten/abc/proces-verbaal/nieuw", "/api/v1/mijn-examens",
+    "/examenmomenten/abc/proces-verbaal/nieuw", "/api/v1/mijn-examens", "/api/v1/mijn-pvbs",
+    "/uploads/abc", "/uploads/" + "f" * 300, "/examens/0/bijlagen/0", "/examens/1/bijlagen/abc",
+    "/examens/1/documenten/opdracht.pdf", "/examens/1/documenten/beoordeling/999999.pdf",
+    "/examens/0/documenten/vaststelling.pdf", "/examens/1/inzage-bezwaar", "/examens/0/inzage-bezwaar",
+    "/beheer/abc/bewaartermijnen", "/beheer/999999/bewaartermijnen",
 ]
 
 
@@ -56,3 +60,31 @@ def test_odd_posts_never_500(app, world, uow_factory):
     for path, data in posts:
         resp = client.post(path, data={**data, "csrf_token": token})
         assert resp.status_code < 500, (path, data, resp.status_code)
+    # The uploads' JSON and chunk routes with odd bodies and headers.
+    odd_begins = [None, [], "x", {"instance_id": "1"}, {"instance_id": True}, {"instance_id": instance_id},
+                  {"instance_id": instance_id, "kind": "bijlage", "name": "a.pdf", "size": "groot"},
+                  {"instance_id": instance_id, "kind": "bijlage", "name": "a.pdf", "size": -1},
+                  {"instance_id": instance_id, "kind": "bijlage", "name": "a.pdf", "size": 10**30},
+                  {"instance_id": instance_id, "kind": "raar", "name": "a.pdf", "size": 3},
+                  {"instance_id": instance_id, "kind": "bijlage", "name": "\x00" * 300, "size": 3},
+                  {"instance_id": 999999, "kind": "bewijs", "name": "a.pdf", "size": 3}]
+    # A name or type with control characters is cleaned, not stored as sent (PostgreSQL refuses NUL).
+    odd_type = client.post("/uploads", json={"instance_id": instance_id, "kind": "bijlage", "name": "a\x00.pdf",
+                                             "content_type": "text/\x00plain", "size": 3},
+                           headers={"X-CSRFToken": token})
+    assert odd_type.status_code == 201 and odd_type.get_json()["name"] == "a.pdf"
+    for body in odd_begins:
+        resp = client.post("/uploads", json=body, headers={"X-CSRFToken": token})
+        assert 400 <= resp.status_code < 500, (body, resp.status_code)
+    begun = client.post("/uploads", json={"instance_id": instance_id, "kind": "bijlage", "name": "a.pdf", "size": 3},
+                        headers={"X-CSRFToken": token}).get_json()["id"]
+    for headers in ({}, {"Upload-Offset": "abc"}, {"Upload-Offset": "-1"}, {"Upload-Offset": "5"},
+                    {"Upload-Offset": "99999999999999999999999"}):
+        resp = client.put(f"/uploads/{begun}", data=b"abcd", headers={"X-CSRFToken": token, **headers})
+        assert 400 <= resp.status_code < 500, (headers, resp.status_code)
+    assert client.put(f"/uploads/{begun}", data=b"abc", headers={"Upload-Offset": "0"}).status_code == 400  # CSRF
+    for path in (f"/examens/{instance_id}/bestanden/abc/intrekken",
+                 f"/examens/{instance_id}/bestanden/999999/intrekken", f"/examens/{instance_id}/bewijs",
+                 f"/examens/{instance_id}/inzage-bezwaar"):
+        resp = client.post(path, data={"csrf_token": token, "bevestiging": "ja", "soort": "raar"})
+        assert resp.status_code < 500, (path, resp.status_code)
