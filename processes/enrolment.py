@@ -272,6 +272,9 @@ def take_seat(s: Session, moment: ExamMoment, student: Student, accommodations: 
     """
     version = s.get(ExamVersion, moment.exam_version_id)
     exam = s.get(Exam, version.exam_id)
+    if moment.cancelled_at is not None:
+        raise Conflict(f"Dit examenmoment is geannuleerd ({moment.cancel_reason}); inschrijven kan niet. "
+                       "Kies een ander examenmoment.")
     if not version.established:
         raise BadRequest(f"Versie {version.version} van {exam.code} is niet vastgesteld: inschrijven kan "
                          "alleen voor een vastgestelde examenversie (R35).")
@@ -335,10 +338,11 @@ def take_seat(s: Session, moment: ExamMoment, student: Student, accommodations: 
 
 
 def open_moments(s: Session, exam_id: int, now: datetime, *, only_open_period: bool) -> list[ExamMoment]:
-    """The planned moments of an exam's established versions that have not started, earliest first;
-    with ``only_open_period`` only those whose enrolment period is open now."""
+    """The planned moments of an exam's established versions that have not started and are not
+    cancelled, earliest first; with ``only_open_period`` only those whose enrolment period is open now."""
     q = (select(ExamMoment).join(ExamVersion, ExamVersion.id == ExamMoment.exam_version_id)
-         .where(ExamVersion.exam_id == exam_id, ExamVersion.established.is_(True), ExamMoment.starts_at > now)
+         .where(ExamVersion.exam_id == exam_id, ExamVersion.established.is_(True), ExamMoment.starts_at > now,
+                ExamMoment.cancelled_at.is_(None))
          .order_by(ExamMoment.starts_at, ExamMoment.id))
     moments = list(s.scalars(q))
     if only_open_period:
