@@ -363,3 +363,16 @@ def moment_label(m: ExamMoment) -> str:
     free = m.capacity - m.enrolled
     return (f"{to_amsterdam(m.starts_at):%d-%m-%Y %H:%M}, {m.location} "
             f"({free} van {m.capacity} plaatsen vrij)")
+
+
+def cancelled_moment_of(s: Session, registration_id: int) -> str | None:
+    """When the student's last enrolment for this exam was undone because its moment was cancelled: the
+    moment with when and why (for "Mijn examens" and his task to choose again), else None."""
+    last = s.execute(
+        select(Enrolment.status, ExamMoment).join(ExamMoment, ExamMoment.id == Enrolment.moment_id)
+        .where(Enrolment.registration_id == registration_id).order_by(Enrolment.id.desc()).limit(1)).first()
+    if last is None or last[0] != "afgemeld" or last[1].cancelled_at is None:
+        return None
+    m = last[1]
+    return (f"{to_amsterdam(m.starts_at):%d-%m-%Y %H:%M}, {m.location}: geannuleerd op "
+            f"{to_amsterdam(m.cancelled_at):%d-%m-%Y %H:%M} ({m.cancel_reason})")

@@ -21,7 +21,7 @@ from handlers.clock import use_clock
 from processes import audit, policy
 from processes.db import UnitOfWork
 from processes.engine import default_engine
-from processes.enrolment import attempts_allowed, attempts_used
+from processes.enrolment import attempts_allowed, attempts_used, cancelled_moment_of
 from processes.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from processes.models import (
     Enrolment,
@@ -710,15 +710,7 @@ def my_exams(user_id: int, uow: UnitOfWork) -> list[MyExam]:
                 select(Enrolment, ExamMoment).join(ExamMoment, ExamMoment.id == Enrolment.moment_id)
                 .where(Enrolment.registration_id == reg.id, Enrolment.status == "ingeschreven")
                 .order_by(Enrolment.id.desc()).limit(1)).first()
-            cancelled = None
-            if current is None:
-                last = s.execute(
-                    select(Enrolment.status, ExamMoment).join(ExamMoment, ExamMoment.id == Enrolment.moment_id)
-                    .where(Enrolment.registration_id == reg.id).order_by(Enrolment.id.desc()).limit(1)).first()
-                if last is not None and last[0] == "afgemeld" and last[1].cancelled_at is not None:
-                    m = last[1]
-                    cancelled = (f"{to_amsterdam(m.starts_at):%d-%m-%Y %H:%M}, {m.location}: geannuleerd op "
-                                 f"{to_amsterdam(m.cancelled_at):%d-%m-%Y %H:%M} ({m.cancel_reason})")
+            cancelled = cancelled_moment_of(s, reg.id) if current is None else None
             results = s.execute(
                 select(ExamResult, Enrolment.attempt).join(Enrolment, Enrolment.id == ExamResult.enrolment_id)
                 .where(Enrolment.registration_id == reg.id, ExamResult.visible.is_(True))

@@ -4,6 +4,7 @@ is listed."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -72,6 +73,10 @@ def test_the_bureau_cancels_with_reason_and_confirmation_and_sees_how_many_were_
     mine = text_of(client_for(app, "student_a").get("/mijn-examens"))
     assert "Geannuleerd" in mine and "Storing in het examennetwerk" in mine and "dit kost geen poging" in mine
     assert ">Examenmoment kiezen<" in mine and "0 van 2 gebruikt" in mine
+    task_page = text_of(client_for(app, "student_a").get(re.search(r'href="(/taken/\d+)">Examenmoment kiezen<',
+                                                                   mine).group(1)))
+    assert "Geannuleerd" in task_page and "Storing in het examennetwerk" in task_page
+    assert f'value="{setup.moment_id}"' not in task_page and "08-02-2027 10:00" in task_page  # only the other one
     api = api_for(app, world.users["student_a"], uow_factory)
     [row] = [r for r in api.get("/api/v1/mijn-examens").get_json() if r["code"] == "NED-2F"]
     assert "Storing in het examennetwerk" in row["cancelled_moment"] and row["moment"] is None
