@@ -303,14 +303,20 @@ def take_seat(s: Session, moment: ExamMoment, student: Student, accommodations: 
         Enrolment.exam_id == exam.id, Enrolment.student_id == student.id, Enrolment.status == "ingeschreven"))
     if open_elsewhere is not None:
         raise Conflict(f"Deze student staat al ingeschreven voor een ander moment van {exam.code}.")
-    # The seat: one conditional UPDATE, atomic on both databases; 0 rows means full (R44).
+    # The seat: one conditional UPDATE, atomic on both databases; 0 rows means full (R44) or, when a
+    # cancellation committed while this request waited for the row, cancelled.
     taken = s.execute(
         update(ExamMoment)
-        .where(ExamMoment.id == moment.id, ExamMoment.enrolled < ExamMoment.capacity)
+        .where(ExamMoment.id == moment.id, ExamMoment.enrolled < ExamMoment.capacity,
+               ExamMoment.cancelled_at.is_(None))
         .values(enrolled=ExamMoment.enrolled + 1)
         .execution_options(synchronize_session=False)
     ).rowcount
     if taken != 1:
+        s.refresh(moment)
+        if moment.cancelled_at is not None:
+            raise Conflict(f"Dit examenmoment is geannuleerd ({moment.cancel_reason}); inschrijven kan niet. "
+                           "Kies een ander examenmoment.")
         raise Conflict(f"Dit examenmoment is vol: alle {moment.capacity} plaatsen zijn bezet (R44).")
     previous = s.scalar(select(Enrolment.id).where(Enrolment.exam_id == exam.id,
                                                   Enrolment.student_id == student.id)

@@ -484,7 +484,6 @@ def cancel_moment(moment_id: int, actor_id: int, reason: str, uow: UnitOfWork,
             after_unenrolment(s, enrolment, actor, role, now, why,
                               {"moment_cancelled": moment.id, "reason": reason})
             unenrolled += 1
-        s.refresh(moment)
         uow.commit()
     log.info("moment %s cancelled by user %s (%s) at %s, %s students unenrolled: %s", moment_id, actor_id, role,
              now.isoformat(), unenrolled, reason)

@@ -210,3 +210,25 @@ def test_a_student_who_unenrolled_himself_before_is_left_alone(world, uow_factor
         statuses = uow.session.scalars(select(Enrolment.status).where(Enrolment.moment_id == setup.moment_id)).all()
     assert sorted(statuses) == ["afgemeld", "afgemeld"]
     assert open_tasks(uow_factory, enrolled[1][1])[0].element_id == "examenmoment_kiezen"
+
+
+def test_a_seat_is_not_taken_at_a_moment_cancelled_while_the_enrolment_waited(world, uow_factory):
+    """The seat's conditional UPDATE checks the cancellation too: a request that read the moment before a
+    cancellation committed (it waited for the row lock) gets no seat there."""
+    from sqlalchemy import update
+
+    from processes.models import ExamGo, Student
+
+    setup = make_exam(world, uow_factory)
+    enr.give_go(setup.exam_id, world.students["student_a"], world.users["begeleider_a"], uow_factory())
+    with uow_factory() as uow:
+        s = uow.session
+        moment = s.get(ExamMoment, setup.moment_id)  # read before the cancellation: stale from here on
+        assert moment.cancelled_at is None
+        s.execute(update(ExamMoment).where(ExamMoment.id == moment.id)
+                  .values(cancelled_at=NOW, cancelled_by_id=world.users["bureau_a"], cancel_reason=REASON)
+                  .execution_options(synchronize_session=False))
+        assert s.scalar(select(ExamGo.id)) is not None
+        with pytest.raises(Conflict, match="geannuleerd"):
+            enr.take_seat(s, moment, s.get(Student, world.students["student_a"]), [], NOW, by_student=False)
+        assert s.scalar(select(ExamMoment.enrolled).where(ExamMoment.id == moment.id)) == 0
