@@ -167,7 +167,7 @@ def register_cohort():
 
 def _moment_page(moment_id: int, refusal: ExamflowError | None = None):
     view = exam_queries.moment_enrolments(moment_id, current_user.user_id, uow())
-    return render_template("exam_bank/moment.html", moment=view, refusal=refusal,
+    return render_template("exam_bank/moment.html", moment=view, refusal=refusal, now=clock.now(),
                            values=request.form if refusal else {}), refusal.status if refusal else 200
 
 

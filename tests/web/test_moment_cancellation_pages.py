@@ -110,6 +110,8 @@ def test_after_the_start_it_is_refused_as_a_proces_verbaal_matter(app, world, uo
     at(AFTER)
     resp = post(bureau, _cancel_path(setup), {"reden": REASON, "bevestiging": "on"}, token_page)
     assert resp.status_code == 409 and "al begonnen" in text_of(resp) and "proces-verbaal" in text_of(resp)
+    page = text_of(bureau.get(_page(setup)))
+    assert "annuleren kan niet meer" in page and 'action="' + _cancel_path(setup) not in page
     assert _statuses(uow_factory, regs) == ["ingeschreven", "ingeschreven"]
 
 
