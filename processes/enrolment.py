@@ -272,6 +272,9 @@ def take_seat(s: Session, moment: ExamMoment, student: Student, accommodations: 
     """
     version = s.get(ExamVersion, moment.exam_version_id)
     exam = s.get(Exam, version.exam_id)
+    if moment.cancelled_at is not None:
+        raise Conflict(f"Dit examenmoment is geannuleerd ({moment.cancel_reason}); inschrijven kan niet. "
+                       "Kies een ander examenmoment.")
     if not version.established:
         raise BadRequest(f"Versie {version.version} van {exam.code} is niet vastgesteld: inschrijven kan "
                          "alleen voor een vastgestelde examenversie (R35).")
@@ -300,14 +303,20 @@ def take_seat(s: Session, moment: ExamMoment, student: Student, accommodations: 
         Enrolment.exam_id == exam.id, Enrolment.student_id == student.id, Enrolment.status == "ingeschreven"))
     if open_elsewhere is not None:
         raise Conflict(f"Deze student staat al ingeschreven voor een ander moment van {exam.code}.")
-    # The seat: one conditional UPDATE, atomic on both databases; 0 rows means full (R44).
+    # The seat: one conditional UPDATE, atomic on both databases; 0 rows means full (R44) or, when a
+    # cancellation committed while this request waited for the row, cancelled.
     taken = s.execute(
         update(ExamMoment)
-        .where(ExamMoment.id == moment.id, ExamMoment.enrolled < ExamMoment.capacity)
+        .where(ExamMoment.id == moment.id, ExamMoment.enrolled < ExamMoment.capacity,
+               ExamMoment.cancelled_at.is_(None))
         .values(enrolled=ExamMoment.enrolled + 1)
         .execution_options(synchronize_session=False)
     ).rowcount
     if taken != 1:
+        s.refresh(moment)
+        if moment.cancelled_at is not None:
+            raise Conflict(f"Dit examenmoment is geannuleerd ({moment.cancel_reason}); inschrijven kan niet. "
+                           "Kies een ander examenmoment.")
         raise Conflict(f"Dit examenmoment is vol: alle {moment.capacity} plaatsen zijn bezet (R44).")
     previous = s.scalar(select(Enrolment.id).where(Enrolment.exam_id == exam.id,
                                                   Enrolment.student_id == student.id)
@@ -335,10 +344,11 @@ def take_seat(s: Session, moment: ExamMoment, student: Student, accommodations: 
 
 
 def open_moments(s: Session, exam_id: int, now: datetime, *, only_open_period: bool) -> list[ExamMoment]:
-    """The planned moments of an exam's established versions that have not started, earliest first;
-    with ``only_open_period`` only those whose enrolment period is open now."""
+    """The planned moments of an exam's established versions that have not started and are not
+    cancelled, earliest first; with ``only_open_period`` only those whose enrolment period is open now."""
     q = (select(ExamMoment).join(ExamVersion, ExamVersion.id == ExamMoment.exam_version_id)
-         .where(ExamVersion.exam_id == exam_id, ExamVersion.established.is_(True), ExamMoment.starts_at > now)
+         .where(ExamVersion.exam_id == exam_id, ExamVersion.established.is_(True), ExamMoment.starts_at > now,
+                ExamMoment.cancelled_at.is_(None))
          .order_by(ExamMoment.starts_at, ExamMoment.id))
     moments = list(s.scalars(q))
     if only_open_period:
@@ -359,3 +369,16 @@ def moment_label(m: ExamMoment) -> str:
     free = m.capacity - m.enrolled
     return (f"{to_amsterdam(m.starts_at):%d-%m-%Y %H:%M}, {m.location} "
             f"({free} van {m.capacity} plaatsen vrij)")
+
+
+def cancelled_moment_of(s: Session, registration_id: int) -> str | None:
+    """When the student's last enrolment for this exam was undone because its moment was cancelled: the
+    moment with when and why (for "Mijn examens" and his task to choose again), else None."""
+    last = s.execute(
+        select(Enrolment.status, ExamMoment).join(ExamMoment, ExamMoment.id == Enrolment.moment_id)
+        .where(Enrolment.registration_id == registration_id).order_by(Enrolment.id.desc()).limit(1)).first()
+    if last is None or last[0] != "afgemeld" or last[1].cancelled_at is None:
+        return None
+    m = last[1]
+    return (f"{to_amsterdam(m.starts_at):%d-%m-%Y %H:%M}, {m.location}: geannuleerd op "
+            f"{to_amsterdam(m.cancelled_at):%d-%m-%Y %H:%M} ({m.cancel_reason})")

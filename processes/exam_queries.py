@@ -15,7 +15,7 @@ from processes import policy
 from processes.db import UnitOfWork
 from processes.deadlines import overseen_schools
 from processes.enrolment import ACCOMMODATIONS
-from processes.errors import Forbidden, NotFound
+from processes.errors import Conflict, Forbidden, NotFound
 from processes.models import (
     ROLES,
     Enrolment,
@@ -51,6 +51,15 @@ class SchoolChoice:
 
 
 @dataclass(frozen=True)
+class Cancellation:
+    """A cancelled moment: when, by whom, why."""
+
+    at: datetime
+    by: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class MomentRow:
     id: int
     starts_at: datetime
@@ -60,6 +69,7 @@ class MomentRow:
     enrol_from: datetime
     enrol_until: datetime | None
     has_proces_verbaal: bool
+    cancellation: Cancellation | None = None
 
     @property
     def free(self) -> int:
@@ -127,6 +137,9 @@ class MomentView:
     surveillant: str | None
     students: list[EnrolledStudent]
     proces_verbaal_id: int | None
+    cancellation: Cancellation | None = None
+    # The roles the viewer holds at the moment's school (the page offers cancelling to the examenbureau).
+    viewer_roles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,12 @@ def _names(s: Session, ids) -> dict[int, str]:
     return dict(s.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
 
 
+def _cancellation(m: ExamMoment, names: dict[int, str]) -> Cancellation | None:
+    if m.cancelled_at is None:
+        return None
+    return Cancellation(m.cancelled_at, names.get(m.cancelled_by_id), m.cancel_reason or "")
+
+
 def roles_anywhere(user_id: int, uow: UnitOfWork) -> frozenset[str]:
     """Every role the user holds at any school (for the menu)."""
     with uow:
@@ -191,10 +210,13 @@ def _moments(s: Session, version_ids: list[int]) -> dict[int, list[MomentRow]]:
     with_pv = set(s.scalars(select(ProcesVerbaal.moment_id).join(ExamMoment, ExamMoment.id == ProcesVerbaal.moment_id)
                             .where(ExamMoment.exam_version_id.in_(version_ids))))
     out: dict[int, list[MomentRow]] = {}
-    for m in s.scalars(select(ExamMoment).where(ExamMoment.exam_version_id.in_(version_ids))
-                       .order_by(ExamMoment.starts_at, ExamMoment.id)):
+    moments = list(s.scalars(select(ExamMoment).where(ExamMoment.exam_version_id.in_(version_ids))
+                             .order_by(ExamMoment.starts_at, ExamMoment.id)))
+    names = _names(s, [m.cancelled_by_id for m in moments])
+    for m in moments:
         out.setdefault(m.exam_version_id, []).append(MomentRow(
-            m.id, m.starts_at, m.location, m.capacity, m.enrolled, m.enrol_from, m.enrol_until, m.id in with_pv))
+            m.id, m.starts_at, m.location, m.capacity, m.enrolled, m.enrol_from, m.enrol_until, m.id in with_pv,
+            _cancellation(m, names)))
     return out
 
 
@@ -232,7 +254,7 @@ def exam_bank(school_id: int | None, user_id: int, uow: UnitOfWork) -> ExamBank:
 # --------------------------------------------------------------------------- moments
 
 
-def _moment_view(s: Session, moment: ExamMoment) -> MomentView:
+def _moment_view(s: Session, moment: ExamMoment, viewer_roles: frozenset[str] = frozenset()) -> MomentView:
     version = s.get(ExamVersion, moment.exam_version_id)
     exam = s.get(Exam, version.exam_id)
     rows = s.execute(
@@ -244,9 +266,10 @@ def _moment_view(s: Session, moment: ExamMoment) -> MomentView:
                                 [ACCOMMODATIONS.get(a, a) for a in e.accommodations or []])
                 for e, name, number in rows]
     pv_id = s.scalar(select(ProcesVerbaal.id).where(ProcesVerbaal.moment_id == moment.id))
+    names = _names(s, [moment.surveillant_id, moment.cancelled_by_id])
     return MomentView(moment.id, moment.school_id, f"{exam.code} {exam.title}", version.version, version.cesuur,
                       moment.starts_at, moment.location, moment.capacity, moment.enrolled,
-                      _names(s, [moment.surveillant_id]).get(moment.surveillant_id), students, pv_id)
+                      names.get(moment.surveillant_id), students, pv_id, _cancellation(moment, names), viewer_roles)
 
 
 def _moment(s: Session, moment_id: int) -> ExamMoment:
@@ -268,8 +291,10 @@ def moment_enrolments(moment_id: int, user_id: int, uow: UnitOfWork) -> MomentVi
     with uow:
         s = uow.session
         moment = _moment(s, moment_id)
-        policy.require_role(s, _user(s, user_id), moment.school_id, BANK_ROLES, "de inschrijvingen bekijken")
-        return _moment_view(s, moment)
+        user = _user(s, user_id)
+        policy.require_role(s, user, moment.school_id, BANK_ROLES, "de inschrijvingen bekijken")
+        roles = frozenset(r for r in BANK_ROLES if policy.holds_role(s, user.id, moment.school_id, r))
+        return _moment_view(s, moment, roles)
 
 
 def _may_record(s: Session, user_id: int, moment: ExamMoment) -> bool:
@@ -280,7 +305,8 @@ def _may_record(s: Session, user_id: int, moment: ExamMoment) -> bool:
 
 
 def surveillance_moments(user_id: int, uow: UnitOfWork, now: datetime) -> list[MomentView]:
-    """The moments whose proces-verbaal this surveillant may record now: started, none recorded yet."""
+    """The moments whose proces-verbaal this surveillant may record now: started, not cancelled, none
+    recorded yet."""
     require_role_anywhere(user_id, "surveillant", uow, "Het proces-verbaal")
     with uow:
         s = uow.session
@@ -289,6 +315,7 @@ def surveillance_moments(user_id: int, uow: UnitOfWork, now: datetime) -> list[M
                                                          RoleMembership.role == "surveillant")
         moments = s.scalars(
             select(ExamMoment).where(ExamMoment.school_id.in_(schools), ExamMoment.starts_at <= now,
+                                     ExamMoment.cancelled_at.is_(None),
                                      ~select(ProcesVerbaal.id).where(ProcesVerbaal.moment_id == ExamMoment.id)
                                      .exists())
             .order_by(ExamMoment.starts_at.desc(), ExamMoment.id)
@@ -304,6 +331,8 @@ def moment_for_surveillant(moment_id: int, user_id: int, uow: UnitOfWork) -> Mom
         _user(s, user_id)
         if not _may_record(s, user_id, moment):
             raise Forbidden("Alleen de surveillant van dit examenmoment legt het proces-verbaal vast.")
+        if moment.cancelled_at is not None:
+            raise Conflict("Dit examenmoment is geannuleerd: er is geen proces-verbaal.")
         return _moment_view(s, moment)
 
 

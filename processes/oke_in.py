@@ -14,7 +14,9 @@ The mapping, OKE → Examenflow:
   ``enrollEndDate`` (school dates) → the enrolment period, which otherwise runs from the first PUT to
   the start; the exam is ``Exam.code`` at the client's school named by ``component.primaryCode.code``
   (an embedded component), an ``otherCodes`` entry of codeType ``componentCode``, or the ``component``
-  id itself, in that order, and the moment gets its newest established version (R35).
+  id itself, in that order, and the moment gets its newest established version (R35); the entry's
+  ``offeringState`` ``canceled`` (PUT, or PATCH as flow 2.5 sends it) cancels the moment through
+  :func:`processes.registrations.cancel_moment`, with ``irregularities`` as the reason if given.
 - association ``person.primaryCode`` (or an ``otherCodes`` entry) of codeType ``studentNumber`` →
   the school's student; ``offering`` → the moment; ``state`` ``associated`` → enrolled, ``canceled``
   or ``denied`` → ``afgemeld``; the ``nl-test-admin`` entry's ``personalNeeds`` (see
@@ -69,6 +71,10 @@ PERSONAL_NEEDS: dict[str, str] = {
 EXTRA_TIME_FIELDS = ("additionalTimeInMin", "extraTimeInMin")
 ASSOCIATED = "associated"
 CANCELLED_STATES = ("canceled", "denied")
+# An offering's nl-test-admin offeringState that cancels the sitting (flow 2.5), and the reason it gets
+# when the message gives none.
+CANCELED = "canceled"
+CANCEL_REASON = "Geannuleerd door de planning (OKE)"
 
 
 class OkeRefused(BadRequest):
@@ -112,13 +118,14 @@ def put_offering(actor: OkeActor, offering_id: str, body: Any, uow: UnitOfWork,
     """Flow 2.1: creates or updates the moment of ``offering_id`` at the client's school.
 
     Returns ``(created, the offering as GET shows it)``. Refused, with nothing changed, when the body
-    does not validate, names an unknown exam or one without an established version (R35), cancels the
-    sitting, or would put the capacity below the seats taken (R44).
+    does not validate, names an unknown exam or one without an established version (R35), would put the
+    capacity below the seats taken (R44), or changes a cancelled sitting. ``offeringState`` ``canceled``
+    cancels the sitting (:func:`cancel_offering`); its other attributes are then ignored (flow 2.5).
     """
     body = _checked(oke.validate_offering_put, body, offering_id)
     entry = oke.consumer_entry(body)
-    if entry.get("offeringState") == "canceled":
-        raise OkeRefused("Een zitting annuleren via OKE kan nog niet; het examenbureau regelt dat in Examenflow.")
+    if entry.get("offeringState") == CANCELED:
+        return False, cancel_offering(actor, offering_id, entry, uow, now)
     starts_at, ends_at = _instant(body["startDateTime"]), _instant(body["endDateTime"])
     if ends_at <= starts_at:
         raise OkeRefused("endDateTime ligt niet na startDateTime.")
@@ -132,6 +139,9 @@ def put_offering(actor: OkeActor, offering_id: str, body: Any, uow: UnitOfWork,
                                                    ExamMoment.external_id == offering_id))
         exam = _named_exam(s, actor.school_id, body)
         created = moment is None
+        if not created and moment.cancelled_at is not None:
+            raise Conflict("Deze zitting is geannuleerd en wordt niet opnieuw actief; plan een nieuwe zitting met "
+                           "een nieuwe offeringId.")
         if created:
             moment = _new_moment(s, actor, offering_id, exam, starts_at, capacity or DEFAULT_CAPACITY, now)
         else:
@@ -150,6 +160,45 @@ def put_offering(actor: OkeActor, offering_id: str, body: Any, uow: UnitOfWork,
              actor.user_id, "created" if created else "updated", moment.id, offering_id, starts_at.isoformat(),
              location, moment.capacity)
     return created, view
+
+
+def patch_offering(actor: OkeActor, offering_id: str, body: Any, uow: UnitOfWork,
+                   now: datetime | None = None) -> dict:
+    """Flow 2.5: ``offeringState`` ``canceled`` cancels the sitting. Other changes come with PUT (flow 2.1);
+    a PATCH that asks for anything else is refused, with nothing changed."""
+    body = _checked(oke.validate_offering_patch, body, offering_id)
+    entry = oke.consumer_entry(body)
+    if entry.get("offeringState") != CANCELED:
+        raise OkeRefused("Een PATCH op een zitting verwerkt alleen het annuleren (nl-test-admin offeringState "
+                         "canceled, flow 2.5); stuur andere wijzigingen met PUT.")
+    return cancel_offering(actor, offering_id, entry, uow, now)
+
+
+def cancel_offering(actor: OkeActor, offering_id: str, entry: dict, uow: UnitOfWork,
+                    now: datetime | None = None) -> dict:
+    """Cancels the sitting through :func:`processes.registrations.cancel_moment`, as the client's system
+    account. The reason is the entry's ``irregularities`` when it has one (the spec has no field for a
+    reason; decision D23), else :data:`CANCEL_REASON`. A sitting already cancelled answers as it stands:
+    a message sent again changes nothing."""
+    reason = entry.get("irregularities")
+    reason = reason.strip() if isinstance(reason, str) and reason.strip() else CANCEL_REASON
+    with uow:
+        s = uow.session
+        _system_user(s, actor, "een examenmoment annuleren")
+        moment_id = s.scalar(select(ExamMoment.id).where(ExamMoment.school_id == actor.school_id,
+                                                         ExamMoment.external_id == offering_id))
+        if moment_id is None:
+            raise NotFound("Onbekende zitting (offeringId) op deze school: annuleren kan alleen een bestaande "
+                           "zitting.")
+    try:
+        done = registrations.cancel_moment(moment_id, actor.user_id, reason, uow, now=now)
+    except registrations.MomentAlreadyCancelled:
+        log.info("OKE client %s (user %s): offering %s was already cancelled", actor.client_id, actor.user_id,
+                 offering_id)
+    else:
+        log.info("OKE client %s (user %s) cancelled moment %s (offering %s): %s students unenrolled", actor.client_id,
+                 actor.user_id, moment_id, offering_id, done.unenrolled)
+    return get_offering(actor, offering_id, uow)
 
 
 def get_offering(actor: OkeActor, offering_id: str, uow: UnitOfWork) -> dict:
@@ -263,7 +312,9 @@ def _offering_view(s: Session, moment: ExamMoment, school_code: str) -> dict:
         "maxNumberStudents": moment.capacity,
         "enrolledNumberStudents": moment.enrolled,
         "otherCodes": [{"codeType": "componentCode", "code": exam.code}],
-        "consumers": [{"consumerKey": oke.CONSUMER_KEY, "offeringState": "active", "locationCode": moment.location}],
+        "consumers": [{"consumerKey": oke.CONSUMER_KEY,
+                       "offeringState": CANCELED if moment.cancelled_at is not None else "active",
+                       "locationCode": moment.location}],
         "startDateTime": starts.isoformat(),
         "endDateTime": to_amsterdam(moment.ends_at or moment.starts_at).isoformat(),
     }

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, aliased
 import forms as formlib
 from processes import policy
 from processes.db import UnitOfWork
+from processes.enrolment import cancelled_moment_of
 from processes.errors import Forbidden, NotFound
 from processes.exam import criteria_model_for, initial_values
 from processes.exam_requests import RequestView, request_for_instance
@@ -24,6 +25,7 @@ from processes.models import (
     Assessment,
     AuditEvent,
     ExamAssignment,
+    ExamRegistration,
     ExamWarning,
     HumanTask,
     Participant,
@@ -176,6 +178,8 @@ class TaskView:
     completed_at: datetime | None = None
     # A task of an inspection/objection request shows the request and its decision (R34, D21).
     request: RequestView | None = None
+    # A task to choose a moment again after the last one was cancelled: that moment, when and why.
+    cancelled_moment: str | None = None
 
 
 def get_task(task_id: int, user_id: int, uow: UnitOfWork) -> TaskView:
@@ -203,7 +207,15 @@ def get_task(task_id: int, user_id: int, uow: UnitOfWork) -> TaskView:
             completed_by=task.completed_by.name if task.completed_by else None,
             completed_at=task.completed_at,
             request=request_for_instance(s, inst.id),
+            cancelled_moment=_cancelled_moment(s, form, inst.id) if task.status == "open" else None,
         )
+
+
+def _cancelled_moment(s: Session, form: formlib.FormDef, instance_id: int) -> str | None:
+    if not any(f.type == "moment" for f in form.fields):
+        return None
+    registration_id = s.scalar(select(ExamRegistration.id).where(ExamRegistration.instance_id == instance_id))
+    return cancelled_moment_of(s, registration_id) if registration_id is not None else None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from handlers.clock import use_clock
 from processes import audit, policy
 from processes.db import UnitOfWork
 from processes.engine import default_engine
-from processes.enrolment import attempts_allowed, attempts_used
+from processes.enrolment import attempts_allowed, attempts_used, cancelled_moment_of
 from processes.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from processes.models import (
     Enrolment,
@@ -420,6 +420,76 @@ def unenrol(enrolment_id: int, actor_id: int, uow: UnitOfWork, now: datetime | N
         uow.commit()
 
 
+# --------------------------------------------------------------------------- cancelling a moment
+
+CANCEL_REASON_MAX = 2000
+
+
+class MomentAlreadyCancelled(Conflict):
+    """The moment was cancelled before (by this request's twin or earlier): nothing is done twice."""
+
+
+@dataclass(frozen=True)
+class MomentCancellation:
+    moment_id: int
+    cancelled_at: datetime
+    reason: str
+    unenrolled: int
+
+
+def cancel_moment(moment_id: int, actor_id: int, reason: str, uow: UnitOfWork,
+                  now: datetime | None = None) -> MomentCancellation:
+    """The examenbureau (or the planner's OKE client, its system account) cancels an exam moment before
+    it starts: the moment takes no more enrolments, and every student still ingeschreven is unenrolled,
+    his seat freed and his process sent back to enrolment, the reason in his audit trail. An
+    unenrolment uses no attempt (R45). After the start it is refused: that is the proces-verbaal's."""
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise ValidationFailed({"reden": ["Geef een reden voor de annulering."]},
+                               "Een reden is verplicht; er is niets geannuleerd.")
+    if len(reason) > CANCEL_REASON_MAX or "\x00" in reason:
+        raise ValidationFailed({"reden": [f"De reden is maximaal {CANCEL_REASON_MAX} tekens, zonder ongeldige "
+                                          "tekens."]}, "Er is niets geannuleerd.")
+    now = now or utcnow()
+    with uow:
+        s = uow.session
+        moment = s.get(ExamMoment, moment_id)
+        if moment is None:
+            raise NotFound("Onbekend examenmoment.")
+        actor = _actor(s, actor_id)
+        role = policy.require_role(s, actor, moment.school_id, ("examenbureau",), "een examenmoment annuleren")
+        if moment.cancelled_at is not None:
+            raise MomentAlreadyCancelled(
+                f"Dit examenmoment is al geannuleerd op {to_amsterdam(moment.cancelled_at):%d-%m-%Y %H:%M}.")
+        if now >= moment.starts_at:
+            raise Conflict(f"Het examenmoment is al begonnen ({to_amsterdam(moment.starts_at):%d-%m-%Y %H:%M}): "
+                           "annuleren kan niet meer. Leg in het proces-verbaal vast wat er is gebeurd.")
+        # Once, also under concurrency: the conditional UPDATE decides who cancels (as a seat, decision D11).
+        marked = s.execute(
+            update(ExamMoment).where(ExamMoment.id == moment.id, ExamMoment.cancelled_at.is_(None))
+            .values(cancelled_at=now, cancelled_by_id=actor.id, cancel_reason=reason)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if marked != 1:
+            raise MomentAlreadyCancelled("Dit examenmoment is intussen al geannuleerd.")
+        enrolled = list(s.scalars(select(Enrolment).where(Enrolment.moment_id == moment.id,
+                                                          Enrolment.status == "ingeschreven")
+                                  .order_by(Enrolment.id)))
+        when = to_amsterdam(moment.starts_at)
+        why = f"het examenmoment van {when:%d-%m-%Y %H:%M} is geannuleerd: {reason}"
+        unenrolled = 0
+        for enrolment in enrolled:
+            if not release_seat(s, enrolment):
+                continue  # changed meanwhile (unenrolled by himself): nothing left to free
+            after_unenrolment(s, enrolment, actor, role, now, why,
+                              {"moment_cancelled": moment.id, "reason": reason})
+            unenrolled += 1
+        uow.commit()
+    log.info("moment %s cancelled by user %s (%s) at %s, %s students unenrolled: %s", moment_id, actor_id, role,
+             now.isoformat(), unenrolled, reason)
+    return MomentCancellation(moment_id, now, reason, unenrolled)
+
+
 # --------------------------------------------------------------------------- proces-verbaal (R36)
 
 
@@ -441,6 +511,8 @@ def record_proces_verbaal(moment_id: int, actor_id: int, attendance: dict, incid
         if moment.surveillant_id is not None and moment.surveillant_id != actor.id:
             raise Forbidden("Alleen de surveillant van dit examenmoment legt het proces-verbaal vast.")
         policy.require_role(s, actor, moment.school_id, ("surveillant",), "een proces-verbaal vastleggen")
+        if moment.cancelled_at is not None:
+            raise Conflict("Dit examenmoment is geannuleerd: er is geen proces-verbaal.")
         if s.scalar(select(ProcesVerbaal.id).where(ProcesVerbaal.moment_id == moment.id)) is not None:
             raise Conflict("Het proces-verbaal van dit examenmoment is al vastgelegd.")
         if now < moment.starts_at:
@@ -609,6 +681,8 @@ class MyExam:
     results: list[MyResult] = field(default_factory=list)
     open_task_id: int | None = None
     open_task: str | None = None
+    # The moment he was unenrolled from because it was cancelled (and not enrolled again since).
+    cancelled_moment: str | None = None
 
 
 STATUS_LABELS = {"open": "Open", "behaald": "Behaald", "niet_behaald": "Niet behaald"}
@@ -635,6 +709,7 @@ def my_exams(user_id: int, uow: UnitOfWork) -> list[MyExam]:
                 select(Enrolment, ExamMoment).join(ExamMoment, ExamMoment.id == Enrolment.moment_id)
                 .where(Enrolment.registration_id == reg.id, Enrolment.status == "ingeschreven")
                 .order_by(Enrolment.id.desc()).limit(1)).first()
+            cancelled = cancelled_moment_of(s, reg.id) if current is None else None
             results = s.execute(
                 select(ExamResult, Enrolment.attempt).join(Enrolment, Enrolment.id == ExamResult.enrolment_id)
                 .where(Enrolment.registration_id == reg.id, ExamResult.visible.is_(True))
@@ -653,6 +728,7 @@ def my_exams(user_id: int, uow: UnitOfWork) -> list[MyExam]:
                 accommodations=list(current[0].accommodations) if current else [],
                 results=[MyResult(attempt, r.score, r.passed, r.status, r.established_at) for r, attempt in results],
                 open_task_id=task.id if task else None, open_task=task.name if task else None,
+                cancelled_moment=cancelled,
             ))
         return out
 

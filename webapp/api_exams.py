@@ -38,6 +38,9 @@ class MyExamSchema(Schema):
     results = fields.List(fields.Nested(MyResultSchema), required=True)
     open_task_id = fields.Integer(allow_none=True)
     open_task = fields.String(allow_none=True)
+    cancelled_moment = fields.String(allow_none=True, metadata={
+        "description": "Het examenmoment waarvoor de student is afgemeld omdat het is geannuleerd: datum, tijd, "
+                       "locatie, wanneer en waarom"})
 
 
 class PvbResultSchema(Schema):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from handlers import clock
 from processes import enrolment, exam_queries, registrations
 from processes.errors import BadRequest, Conflict, ExamflowError, ValidationFailed
 from webapp import form_input, uow
@@ -164,11 +165,32 @@ def register_cohort():
     return _act(action)
 
 
+def _moment_page(moment_id: int, refusal: ExamflowError | None = None):
+    view = exam_queries.moment_enrolments(moment_id, current_user.user_id, uow())
+    return render_template("exam_bank/moment.html", moment=view, refusal=refusal, now=clock.now(),
+                           values=request.form if refusal else {}), refusal.status if refusal else 200
+
+
 @bp.get("/examenbank/momenten/<int:moment_id>")
 @login_required
 def moment(moment_id: int):
-    view = exam_queries.moment_enrolments(moment_id, current_user.user_id, uow())
-    return render_template("exam_bank/moment.html", moment=view)
+    return _moment_page(moment_id)
+
+
+@bp.post("/examenbank/momenten/<int:moment_id>/annuleren")
+@login_required
+def cancel_moment(moment_id: int):
+    """The examenbureau cancels a moment before it starts; every enrolled student is unenrolled."""
+    try:
+        form_input.require_confirmation("het examenmoment te annuleren en de ingeschreven studenten af te melden")
+        done = registrations.cancel_moment(moment_id, current_user.user_id, form_input.text("reden"), uow(),
+                                           now=clock.now())
+    except SHOWN_ON_PAGE as exc:
+        return _moment_page(moment_id, refusal=exc)
+    students = "student is" if done.unenrolled == 1 else "studenten zijn"
+    flash(f"Het examenmoment is geannuleerd; {done.unenrolled} {students} afgemeld en terug bij het kiezen van "
+          "een examenmoment (dit kost geen poging).", "info")
+    return redirect(url_for("exam_bank.moment", moment_id=moment_id), code=303)
 
 
 # --------------------------------------------------------------------------- mandate (R33)

@@ -1,8 +1,8 @@
 """OKE flow 2 in: the school's planner or SIS sends sittings and enrolments (OOAPI v5, ``shared/oke/``).
 
-``POST /oauth/token`` hands out bearer tokens (OAuth2 client credentials); ``PUT``/``GET
-/ooapi/offerings/{offeringId}`` and ``/ooapi/associations/{associationId}`` take and show sittings
-and enrolments. The work is in ``processes/oke_in.py``; errors are RFC 7807 problems as in the spec.
+``POST /oauth/token`` hands out bearer tokens (OAuth2 client credentials); ``PUT``/``GET`` (and ``PATCH``
+to cancel) ``/ooapi/offerings/{offeringId}`` and ``/ooapi/associations/{associationId}`` take and show
+sittings and enrolments. The work is in ``processes/oke_in.py``; errors are RFC 7807 problems as in the spec.
 """
 
 from __future__ import annotations
@@ -102,6 +102,13 @@ def _answer(created: bool, body: dict):
 def put_offering(offering_id: str):
     """Flow 2.1: create or update a sitting (201 created, 200 updated)."""
     return _answer(*oke_in.put_offering(g.oke_client, offering_id, _body(), uow()))
+
+
+@bp.patch("/ooapi/offerings/<offering_id>")
+@oke_client_required
+def patch_offering(offering_id: str):
+    """Flow 2.5: cancel a sitting (``offeringState`` ``canceled``); 200 with the sitting as it now stands."""
+    return jsonify(oke_in.patch_offering(g.oke_client, offering_id, _body(), uow()))
 
 
 @bp.get("/ooapi/offerings/<offering_id>")

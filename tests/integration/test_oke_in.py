@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from processes import audit, oke_clients, oke_in, runner
 from processes.errors import Forbidden
-from processes.models import AuditEvent, Enrolment, ExamRegistration, ProcessInstance
+from processes.models import AuditEvent, Enrolment, ExamMoment, ExamRegistration, ProcessInstance
 from tests.support.oke import (
     ASSOCIATION_ID,
     OFFERING_ID,
@@ -105,6 +105,44 @@ def test_flow2_a_client_whose_account_lost_its_role_changes_nothing(actor, enrol
         oke_in.put_association(actor, ASSOCIATION_ID, _with_needs(state="canceled"), uow_factory())
     with uow_factory() as uow:
         assert uow.session.get(Enrolment, enrolment_id).status == "ingeschreven"
+
+
+def _cancelling(irregularities: str | None = None) -> dict:
+    body = future_offering()
+    entry = oke_in.oke.consumer_entry(body)
+    entry["offeringState"] = "canceled"
+    if irregularities is not None:
+        entry["irregularities"] = irregularities
+    return body
+
+
+def test_flow2_a_cancellation_is_the_client_systems_and_logged_with_the_client(actor, enrolment_id, uow_factory,
+                                                                              caplog):
+    with caplog.at_level(logging.INFO):
+        created, view = oke_in.put_offering(actor, OFFERING_ID, _cancelling("Examenzaal afgebrand."), uow_factory())
+    assert not created and oke_in.oke.consumer_entry(view)["offeringState"] == "canceled"
+    with uow_factory() as uow:
+        moment = uow.session.scalar(select(ExamMoment).where(ExamMoment.external_id == OFFERING_ID))
+        assert (moment.cancelled_by_id, moment.cancel_reason, moment.enrolled) == (
+            actor.user_id, "Examenzaal afgebrand.", 0)
+        assert uow.session.get(Enrolment, enrolment_id).status == "afgemeld"
+        moment_id = moment.id
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(actor.client_id in m and "cancelled moment" in m and "1 students unenrolled" in m for m in messages)
+    assert any(f"moment {moment_id} cancelled by user {actor.user_id} (examenbureau)" in m for m in messages)
+
+
+def test_flow2_a_client_whose_account_lost_its_role_cancels_nothing(actor, enrolment_id, uow_factory):
+    from processes.models import RoleMembership
+
+    with uow_factory() as uow:
+        uow.session.execute(RoleMembership.__table__.delete().where(RoleMembership.user_id == actor.user_id))
+        uow.commit()
+    with pytest.raises(Forbidden, match="Examenbureau"):
+        oke_in.put_offering(actor, OFFERING_ID, _cancelling(), uow_factory())
+    with uow_factory() as uow:
+        assert uow.session.get(Enrolment, enrolment_id).status == "ingeschreven"
+        assert uow.session.scalar(select(ExamMoment.cancelled_at).where(ExamMoment.external_id == OFFERING_ID)) is None
 
 
 def test_flow2_enroll_dates_are_the_enrolment_period_in_school_days(actor, uow_factory):

@@ -4,6 +4,7 @@ credentials and PUTs sittings and enrolments under /ooapi; what does not validat
 from __future__ import annotations
 
 import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -55,6 +56,11 @@ class Planner:
 
     def put(self, path: str, body=None, **kw):
         return self.client.put("/ooapi" + path, json=body, headers={"Authorization": f"Bearer {self.token}"}, **kw)
+
+    def patch(self, path: str, body=None, **kw):
+        kw.setdefault("content_type", oke.MERGE_PATCH)
+        return self.client.patch("/ooapi" + path, data=json.dumps(body), headers={
+            "Authorization": f"Bearer {self.token}"}, **kw)
 
     def get(self, path: str):
         return self.client.get("/ooapi" + path, headers={"Authorization": f"Bearer {self.token}"})
@@ -224,7 +230,6 @@ def _no_exam(body):
         (OFFERING_ID, _no_exam, "noemt geen examen"),
         (OFFERING_ID, lambda b: b.__setitem__("maxNumberStudents", 2.5), "geen geheel getal"),
         (OFFERING_ID, lambda b: b.__setitem__("endDateTime", b["startDateTime"]), "niet na startDateTime"),
-        (OFFERING_ID, lambda b: oke.consumer_entry(b).__setitem__("offeringState", "canceled"), "annuleren"),
     ],
 )
 def test_flow2_malformed_offering_put_is_refused_and_changes_nothing(planner, school, uow_factory, offering_id,
@@ -395,3 +400,104 @@ def test_flow2_a_client_of_school_a_never_touches_school_b(client, world, school
         count = uow.session.scalar(select(func.count()).select_from(ExamMoment)
                                    .where(ExamMoment.school_id == world.schools["b"]))
     assert count == 0
+
+
+# ----------------------------------------------------------------------------- cancelling a sitting (flow 2.5)
+
+
+def _cancelled(body: dict) -> dict:
+    oke.consumer_entry(body)["offeringState"] = "canceled"
+    return body
+
+
+def _enrolled(planner, sitting) -> None:
+    assert planner.put(f"/associations/{ASSOCIATION_ID}", association_for()).status_code == 201
+
+
+def test_flow2_offering_put_canceled_cancels_the_sitting_and_unenrols_its_students(planner, school, sitting,
+                                                                                   uow_factory):
+    _enrolled(planner, sitting)
+    body = _cancelled(future_offering(maxNumberStudents=2))
+    resp = planner.put(f"/offerings/{OFFERING_ID}", body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    shown = planner.get(f"/offerings/{OFFERING_ID}").get_json()
+    assert shown == resp.get_json()
+    assert (oke.consumer_entry(shown)["offeringState"], shown["enrolledNumberStudents"]) == ("canceled", 0)
+    oke.validate_offering_put(shown, OFFERING_ID)  # still a valid flow-2 message
+    moment = _moment(uow_factory)
+    assert (moment.enrolled, moment.cancel_reason, moment.cancelled_by_id) == (
+        0, "Geannuleerd door de planning (OKE)", school.system_user_id)
+    association = planner.get(f"/associations/{ASSOCIATION_ID}").get_json()
+    assert association["state"] == "canceled"
+    oke.validate_association_put(association, ASSOCIATION_ID)
+    # Sent again (a retry): the same answer, nothing done twice.
+    before = _rows(uow_factory)
+    again = planner.put(f"/offerings/{OFFERING_ID}", body)
+    assert (again.status_code, again.get_json()) == (200, shown)
+    assert _rows(uow_factory) == before and _moment(uow_factory).cancelled_at == moment.cancelled_at
+
+
+@pytest.mark.filterwarnings("ignore:Unsupported scheme type")
+def test_flow2_offering_patch_from_the_specs_flow_2_5_example_cancels_with_its_reason(planner, school, sitting,
+                                                                                       uow_factory):
+    from tests.support.oke import spec_example, validate_with_openapi_core
+
+    _enrolled(planner, sitting)
+    body = spec_example("/offerings/{offeringId}", "patch", "Delete offering (Flow 2.5)")
+    oke.consumer_entry(body)["irregularities"] = "Brand in het examengebouw."
+    validate_with_openapi_core("patch", f"/offerings/{OFFERING_ID}", body, oke.MERGE_PATCH)
+    resp = planner.patch(f"/offerings/{OFFERING_ID}", body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert oke.consumer_entry(resp.get_json())["offeringState"] == "canceled"
+    assert _moment(uow_factory).cancel_reason == "Brand in het examengebouw."
+    assert _rows(uow_factory)[1][0].status == "afgemeld"
+    assert planner.patch(f"/offerings/{OFFERING_ID}", body).status_code == 200  # idempotent
+
+
+def test_flow2_a_cancelled_sitting_takes_no_enrolment_and_does_not_come_back(planner, world, school, sitting,
+                                                                             uow_factory):
+    assert planner.put(f"/offerings/{OFFERING_ID}", _cancelled(future_offering())).status_code == 200
+    before = _rows(uow_factory)
+    _refused(planner.put(f"/associations/{ASSOCIATION_ID}", association_for()), 409, "geannuleerd")
+    _refused(planner.put(f"/offerings/{OFFERING_ID}", future_offering()), 409, "geannuleerd")
+    assert _rows(uow_factory) == before
+
+
+@pytest.mark.parametrize(
+    ("offering_id", "method", "body", "status", "words"),
+    [
+        (OTHER_ASSOCIATION, "put", lambda: _cancelled(future_offering(offeringId=OTHER_ASSOCIATION)), 404,
+         "Onbekende zitting"),
+        (OTHER_ASSOCIATION, "patch", lambda: {"consumers": [{"consumerKey": "nl-test-admin",
+                                                             "offeringState": "canceled"}]}, 404, "Onbekende zitting"),
+        (OFFERING_ID, "patch", lambda: {"consumers": [{"consumerKey": "nl-test-admin", "offeringState": "active"}]},
+         400, "alleen het annuleren"),
+        (OFFERING_ID, "patch", lambda: {"maxNumberStudents": 5}, 400, "alleen het annuleren"),
+        (OFFERING_ID, "patch", lambda: {"consumers": [{"consumerKey": "nl-test-admin", "offeringState": "weg"}]},
+         400, "'weg' is not one of"),
+        (OFFERING_ID, "patch", lambda: [1], 400, "voldoet niet"),
+    ],
+)
+def test_flow2_bad_cancellations_are_refused_and_change_nothing(planner, school, sitting, uow_factory, offering_id,
+                                                                method, body, status, words):
+    _enrolled(planner, sitting)
+    before = _rows(uow_factory)
+    send = planner.put if method == "put" else planner.patch
+    _refused(send(f"/offerings/{offering_id}", body()), status, words)
+    assert _rows(uow_factory) == before and _moment(uow_factory).cancelled_at is None
+
+
+def test_flow2_a_sitting_that_has_started_is_not_cancelled(planner, school, uow_factory):
+    body = future_offering(days=-1)
+    assert planner.put(f"/offerings/{OFFERING_ID}", body).status_code == 201
+    _refused(planner.put(f"/offerings/{OFFERING_ID}", _cancelled(body)), 409, "al begonnen")
+    assert _moment(uow_factory).cancelled_at is None
+
+
+def test_flow2_a_client_of_school_b_cannot_cancel_a_sitting_of_school_a(client, world, school, planner, sitting,
+                                                                        uow_factory):
+    other = oke_clients.create_client(world.schools["b"], "Planner ROC B", uow_factory())
+    planner_b = Planner(client, _token(client, other.client_id, other.secret).get_json()["access_token"])
+    _refused(planner_b.patch(f"/offerings/{OFFERING_ID}", {"consumers": [
+        {"consumerKey": "nl-test-admin", "offeringState": "canceled"}]}), 404, "Onbekende zitting")
+    assert _moment(uow_factory).cancelled_at is None
