@@ -479,7 +479,7 @@ class ExamMoment(Base):
     surveillant_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     # The planner's offeringId (OKE flow 2), unique per school.
     external_id: Mapped[str | None] = mapped_column(String(100))
-    # A cancelled sitting (processes.registrations.cancel_moment): who, when and why; it takes no enrolments.
+    # A cancelled sitting (processes.moments.cancel_moment): who, when and why; it takes no enrolments.
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     cancel_reason: Mapped[str | None] = mapped_column(Text)

@@ -16,7 +16,7 @@ The mapping, OKE → Examenflow:
   (an embedded component), an ``otherCodes`` entry of codeType ``componentCode``, or the ``component``
   id itself, in that order, and the moment gets its newest established version (R35); the entry's
   ``offeringState`` ``canceled`` (PUT, or PATCH as flow 2.5 sends it) cancels the moment through
-  :func:`processes.registrations.cancel_moment`, with ``irregularities`` as the reason if given.
+  :func:`processes.moments.cancel_moment`, with ``irregularities`` as the reason if given.
 - association ``person.primaryCode`` (or an ``otherCodes`` entry) of codeType ``studentNumber`` →
   the school's student; ``offering`` → the moment; ``state`` ``associated`` → enrolled, ``canceled``
   or ``denied`` → ``afgemeld``; the ``nl-test-admin`` entry's ``personalNeeds`` (see
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from handlers import oke
 from handlers.calendar import to_amsterdam
-from processes import policy, registrations
+from processes import moments, policy, registrations
 from processes.db import UnitOfWork
 from processes.enrolment import ACCOMMODATIONS, enrol_student
 from processes.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -176,7 +176,7 @@ def patch_offering(actor: OkeActor, offering_id: str, body: Any, uow: UnitOfWork
 
 def cancel_offering(actor: OkeActor, offering_id: str, entry: dict, uow: UnitOfWork,
                     now: datetime | None = None) -> dict:
-    """Cancels the sitting through :func:`processes.registrations.cancel_moment`, as the client's system
+    """Cancels the sitting through :func:`processes.moments.cancel_moment`, as the client's system
     account. The reason is the entry's ``irregularities`` when it has one (the spec has no field for a
     reason; decision D23), else :data:`CANCEL_REASON`. A sitting already cancelled answers as it stands:
     a message sent again changes nothing."""
@@ -191,8 +191,8 @@ def cancel_offering(actor: OkeActor, offering_id: str, entry: dict, uow: UnitOfW
             raise NotFound("Onbekende zitting (offeringId) op deze school: annuleren kan alleen een bestaande "
                            "zitting.")
     try:
-        done = registrations.cancel_moment(moment_id, actor.user_id, reason, uow, now=now)
-    except registrations.MomentAlreadyCancelled:
+        done = moments.cancel_moment(moment_id, actor.user_id, reason, uow, now=now)
+    except moments.MomentAlreadyCancelled:
         log.info("OKE client %s (user %s): offering %s was already cancelled", actor.client_id, actor.user_id,
                  offering_id)
     else:

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from handlers import clock
-from processes import exam_queries, registrations, student_overview
+from processes import exam_queries, moments, registrations, student_overview
 from processes.enrolment import ACCOMMODATIONS
 from webapp import csrf, uow
 from webapp.api import bearer_required, error_responses, json_body
@@ -120,7 +120,7 @@ def my_pvbs():
 def record_proces_verbaal(moment_id: int):
     """Legt het proces-verbaal van een examenmoment vast (R36): iedere ingeschreven student aanwezig of afwezig."""
     body = json_body(ProcesVerbaalInSchema())
-    registrations.record_proces_verbaal(moment_id, g.api_user.id, body["attendance"], body["incidents"], uow(),
+    moments.record_proces_verbaal(moment_id, g.api_user.id, body["attendance"], body["incidents"], uow(),
                                         now=clock.now())
     pv = exam_queries.proces_verbaal(moment_id, g.api_user.id, uow())
     return {**pv.__dict__, "moment_id": pv.moment.id, "exam": pv.moment.exam,

@@ -9,7 +9,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_login import current_user, login_required
 
 from handlers import clock
-from processes import enrolment, exam_queries, registrations
+from processes import enrolment, exam_queries, moments, registrations
 from processes.errors import BadRequest, Conflict, ExamflowError, ValidationFailed
 from webapp import form_input, uow
 
@@ -183,7 +183,7 @@ def cancel_moment(moment_id: int):
     """The examenbureau cancels a moment before it starts; every enrolled student is unenrolled."""
     try:
         form_input.require_confirmation("het examenmoment te annuleren en de ingeschreven studenten af te melden")
-        done = registrations.cancel_moment(moment_id, current_user.user_id, form_input.text("reden"), uow(),
+        done = moments.cancel_moment(moment_id, current_user.user_id, form_input.text("reden"), uow(),
                                            now=clock.now())
     except SHOWN_ON_PAGE as exc:
         return _moment_page(moment_id, refusal=exc)

@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from handlers import clock
-from processes import exam_queries, registrations, student_overview
+from processes import exam_queries, moments, registrations, student_overview
 from processes.enrolment import ACCOMMODATIONS
 from processes.errors import Conflict, ExamflowError, ValidationFailed
 from webapp import form_input, uow
@@ -56,7 +56,7 @@ def record_proces_verbaal(moment_id: int):
                   if key.startswith(ATTENDANCE_PREFIX)}
     try:
         form_input.require_confirmation("het proces-verbaal vast te leggen")
-        registrations.record_proces_verbaal(moment_id, current_user.user_id, attendance,
+        moments.record_proces_verbaal(moment_id, current_user.user_id, attendance,
                                             request.form.get("bijzonderheden", ""), uow(), now=clock.now())
     except (ValidationFailed, Conflict) as exc:
         return _form(moment_id, refusal=exc)

@@ -2,7 +2,7 @@
 
 from sqlalchemy import select
 
-from processes import accounts, queries, registrations
+from processes import accounts, moments, queries
 from processes.demo import DEMO_PASSWORD, NO_INBOX, demo_logins, prepare_demo
 from processes.models import Enrolment, ExamMoment, HumanTask
 
@@ -32,7 +32,7 @@ def test_the_demo_surveillant_records_the_proces_verbaal_of_last_weeks_moment(uo
         moment_id = s.scalar(select(ExamMoment.id).order_by(ExamMoment.starts_at).limit(1))
         enrolled = s.scalars(select(Enrolment.id).where(Enrolment.moment_id == moment_id)).all()
     assert len(enrolled) == 7
-    registrations.record_proces_verbaal(moment_id, surveillant.id, {str(e): True for e in enrolled}, "", uow_factory())
+    moments.record_proces_verbaal(moment_id, surveillant.id, {str(e): True for e in enrolled}, "", uow_factory())
     with uow_factory() as uow:
         assessing = uow.session.scalars(select(HumanTask).where(HumanTask.element_id == "v1_resultaat_invoeren",
                                                                 HumanTask.status == "open")).all()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from handlers.calendar import to_amsterdam
 from handlers.clock import use_clock
-from processes import accounts, audit, queries, registrations
+from processes import accounts, audit, moments, queries, registrations
 from processes import enrolment as enr
 from processes.errors import BadRequest, Conflict, Forbidden, ValidationFailed
 from processes.models import (
@@ -218,7 +218,7 @@ def test_r36_a_proces_verbaal_must_cover_every_enrolled_student_and_only_the_sur
     with pytest.raises(ValidationFailed):
         record_attendance(world, uow_factory, setup.moment_id, {ea.id: "misschien"})
     with pytest.raises(Forbidden):
-        registrations.record_proces_verbaal(setup.moment_id, world.users["bureau_a"], {str(ea.id): True}, "",
+        moments.record_proces_verbaal(setup.moment_id, world.users["bureau_a"], {str(ea.id): True}, "",
                                             uow_factory(), now=AFTER)
     with pytest.raises(BadRequest, match="begint pas"):
         record_attendance(world, uow_factory, setup.moment_id, {ea.id: True}, at=NOW)

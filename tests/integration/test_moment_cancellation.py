@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from handlers.clock import use_clock
-from processes import accounts, audit, exam_queries, queries, registrations
+from processes import accounts, audit, exam_queries, moments, queries, registrations
 from processes import enrolment as enr
 from processes.errors import Conflict, ExamflowError, Forbidden, NotFound, ValidationFailed
 from processes.models import AuditEvent, Enrolment, ExamMoment, ProcessInstance
@@ -70,7 +70,7 @@ def test_cancelling_unenrols_everyone_frees_the_seats_and_sends_each_process_bac
         world, uow_factory, sitting):
     setup, other, enrolled = sitting
     assert _moment(uow_factory, setup.moment_id).enrolled == 2
-    done = registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], f"  {REASON} ", uow_factory(),
+    done = moments.cancel_moment(setup.moment_id, world.users["bureau_a"], f"  {REASON} ", uow_factory(),
                                        now=NOW)
     assert (done.moment_id, done.unenrolled, done.reason, done.cancelled_at) == (setup.moment_id, 2, REASON, NOW)
     moment = _moment(uow_factory, setup.moment_id)
@@ -103,7 +103,7 @@ def test_cancelling_unenrols_everyone_frees_the_seats_and_sends_each_process_bac
 
 def test_a_cancelled_moment_takes_no_enrolment(world, uow_factory, sitting):
     setup, _, [(_, inst_a), _] = sitting
-    registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
+    moments.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
     with pytest.raises(Conflict, match="geannuleerd"):
         enr.enrol_student(setup.moment_id, world.students["student_a"], world.users["bureau_a"], uow_factory(),
                           now=NOW)
@@ -119,7 +119,7 @@ def test_automatic_enrolment_skips_a_cancelled_moment(world, uow_factory):
     setup = make_exam(world, uow_factory, enrolment_variant="automatisch")
     later = plan(world, uow_factory, setup.version_id, starts_at=STARTS + timedelta(days=14), enrol_from=OPENS,
                  enrol_until=CLOSES + timedelta(days=7))
-    registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
+    moments.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
     reg_id, inst = register(world, uow_factory, setup)
     do(world, uow_factory, inst, "go_geven")
     assert [(e.moment_id, e.status) for e in enrolments_of(uow_factory, reg_id)] == [(later, "ingeschreven")]
@@ -129,16 +129,16 @@ def test_after_the_start_cancelling_is_refused_and_changes_nothing(world, uow_fa
     setup, _, enrolled = sitting
     before = _state(uow_factory, setup, enrolled)
     with pytest.raises(Conflict, match="al begonnen.*proces-verbaal"):
-        registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=STARTS)
+        moments.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=STARTS)
     assert _state(uow_factory, setup, enrolled) == before
 
 
 def test_cancelling_twice_is_a_409_and_no_second_round(world, uow_factory, sitting):
     setup, _, enrolled = sitting
-    registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
+    moments.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
     before = _state(uow_factory, setup, enrolled)
-    with pytest.raises(registrations.MomentAlreadyCancelled, match="al geannuleerd") as exc:
-        registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], "Nog een keer", uow_factory(),
+    with pytest.raises(moments.MomentAlreadyCancelled, match="al geannuleerd") as exc:
+        moments.cancel_moment(setup.moment_id, world.users["bureau_a"], "Nog een keer", uow_factory(),
                                     now=NOW + timedelta(hours=1))
     assert exc.value.status == 409
     assert _state(uow_factory, setup, enrolled) == before
@@ -149,7 +149,7 @@ def test_a_reason_is_required_and_nothing_changes_without_one(world, uow_factory
     setup, _, enrolled = sitting
     before = _state(uow_factory, setup, enrolled)
     with pytest.raises(ValidationFailed) as exc:
-        registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], reason, uow_factory(), now=NOW)
+        moments.cancel_moment(setup.moment_id, world.users["bureau_a"], reason, uow_factory(), now=NOW)
     assert "reden" in exc.value.errors and exc.value.status == 422
     assert _state(uow_factory, setup, enrolled) == before
 
@@ -163,21 +163,21 @@ def test_only_the_examenbureau_of_the_moments_school_cancels(world, uow_factory,
     setup, _, enrolled = sitting
     before = _state(uow_factory, setup, enrolled)
     with pytest.raises(Forbidden):
-        registrations.cancel_moment(setup.moment_id, world.users[who], REASON, uow_factory(), now=NOW)
+        moments.cancel_moment(setup.moment_id, world.users[who], REASON, uow_factory(), now=NOW)
     assert _state(uow_factory, setup, enrolled) == before
 
 
 def test_an_unknown_moment_is_a_404(world, uow_factory):
     with pytest.raises(NotFound):
-        registrations.cancel_moment(999999, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
+        moments.cancel_moment(999999, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
 
 
 def test_a_cancelled_moment_awaits_no_proces_verbaal(world, uow_factory, sitting):
     setup, _, _ = sitting
-    registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
+    moments.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
     assert exam_queries.surveillance_moments(world.users["surveillant_a"], uow_factory(), AFTER) == []
     with pytest.raises(Conflict, match="geannuleerd"):
-        registrations.record_proces_verbaal(setup.moment_id, world.users["surveillant_a"], {}, "", uow_factory(),
+        moments.record_proces_verbaal(setup.moment_id, world.users["surveillant_a"], {}, "", uow_factory(),
                                             now=AFTER)
     with pytest.raises(Conflict, match="geannuleerd"):
         exam_queries.moment_for_surveillant(setup.moment_id, world.users["surveillant_a"], uow_factory())
@@ -185,7 +185,7 @@ def test_a_cancelled_moment_awaits_no_proces_verbaal(world, uow_factory, sitting
 
 def test_the_cancelled_moment_is_shown_with_reason_who_and_when(world, uow_factory, sitting):
     setup, other, _ = sitting
-    registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
+    moments.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(), now=NOW)
     bank = exam_queries.exam_bank(world.schools["a"], world.users["commissie_a"], uow_factory())
     rows = {m.id: m for m in bank.exams[0].versions[0].moments}
     assert (rows[setup.moment_id].cancellation.reason, rows[setup.moment_id].cancellation.by) == (
@@ -203,7 +203,7 @@ def test_a_student_who_unenrolled_himself_before_is_left_alone(world, uow_factor
     [(reg_a, _), (reg_b, _)] = enrolled
     [first] = enrolments_of(uow_factory, reg_a)
     registrations.unenrol(first.id, world.users["student_a"], uow_factory(), now=NOW)
-    done = registrations.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(),
+    done = moments.cancel_moment(setup.moment_id, world.users["bureau_a"], REASON, uow_factory(),
                                        now=NOW + timedelta(hours=1))
     assert done.unenrolled == 1
     with uow_factory() as uow:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from handlers.clock import use_clock
 from processes import enrolment as enr
-from processes import registrations, runner
+from processes import moments, registrations, runner
 from processes.models import Enrolment, ExamRegistration, ExamResult, HumanTask, OutboxMessage
 
 OPENS = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
@@ -126,7 +126,7 @@ def registration(uow_factory, reg_id: int) -> ExamRegistration:
 
 def record_attendance(world, uow_factory, moment_id: int, present: dict[int, bool], at=AFTER,
                       incidents: str = "Geen bijzonderheden.") -> int:
-    return registrations.record_proces_verbaal(moment_id, world.users["surveillant_a"],
+    return moments.record_proces_verbaal(moment_id, world.users["surveillant_a"],
                                                {str(k): v for k, v in present.items()}, incidents, uow_factory(),
                                                now=at)
 
