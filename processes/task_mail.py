@@ -1,11 +1,12 @@
 """Mail when a task arrives ("Expected beyond the seeds"): one mail per person per round, listing every
 task that landed in his inbox since the last one, so that 30 PvBs set out at once mean one mail, not 30.
 
-Only tasks assigned to a person are mailed (a school-wide role's unassigned tasks are not); each user
-can switch it off. A mail names the task and the exam, never form data or results (seed 004: results
-are not e-mailed). A per-user watermark (``app_user.task_mail_until``) is moved with a conditional
-UPDATE before the mails go out: two schedulers never mail the same tasks twice, and a mail server
-that is down loses a round's notice rather than flooding later.
+A person is mailed the tasks assigned to him and the unassigned tasks of a school-wide role he holds at
+that school (the examencommissie's objections, the examenbureau's escalations): exactly what "Mijn
+taken" shows him. Each user can switch it off. A mail names the task and the exam, never form data or
+results (seed 004: results are not e-mailed). A per-user watermark (``app_user.task_mail_until``) is
+moved with a conditional UPDATE before the mails go out: two schedulers never mail the same tasks twice,
+and a mail server that is down loses a round's notice rather than flooding later.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 
 from processes.db import UnitOfWork
 from processes.errors import NotFound
 from processes.mail import Mail, Mailer
-from processes.models import HumanTask, ProcessInstance, User, utcnow
+from processes.models import SCHOOL_WIDE_ROLES, HumanTask, ProcessInstance, RoleMembership, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +35,26 @@ def send_task_mails(uow: UnitOfWork, mailer: Mailer, now: datetime | None = None
     mails: list[Mail] = []
     with uow:
         s = uow.session
-        rows = s.execute(
-            select(HumanTask.assignee_id, HumanTask.name, HumanTask.created_at, ProcessInstance.title,
+        columns = (HumanTask.id, HumanTask.name, HumanTask.created_at, ProcessInstance.title, User.id.label("user_id"),
                    User.email, User.name.label("user_name"), User.task_mail_until)
-            .join(User, User.id == HumanTask.assignee_id)
+        new = (HumanTask.status == "open", HumanTask.created_at > now - LOOK_BACK, HumanTask.created_at <= now,
+               HumanTask.created_at > func.coalesce(User.task_mail_until, User.created_at),
+               User.task_mail.is_(True), User.active.is_(True))
+        assigned = (select(*columns).join(User, User.id == HumanTask.assignee_id)
+                    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id).where(*new))
+        school_wide = (
+            select(*columns)
+            .join(RoleMembership, and_(RoleMembership.school_id == HumanTask.school_id,
+                                       RoleMembership.role == HumanTask.lane_role))
+            .join(User, User.id == RoleMembership.user_id)
             .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-            .where(HumanTask.status == "open", HumanTask.assignee_id.is_not(None),
-                   HumanTask.created_at > now - LOOK_BACK, HumanTask.created_at <= now,
-                   HumanTask.created_at > func.coalesce(User.task_mail_until, User.created_at),
-                   User.task_mail.is_(True), User.active.is_(True))
-            .order_by(HumanTask.assignee_id, HumanTask.created_at, HumanTask.id)
-        ).all()
+            .where(HumanTask.assignee_id.is_(None), RoleMembership.role.in_(SCHOOL_WIDE_ROLES), *new))
         by_user: dict[int, list] = {}
-        for r in rows:
-            by_user.setdefault(r.assignee_id, []).append(r)
-        for user_id, tasks in by_user.items():
+        for r in [*s.execute(assigned).all(), *s.execute(school_wide).all()]:
+            by_user.setdefault(r.user_id, []).append(r)
+        for tasks in by_user.values():
+            tasks.sort(key=lambda t: (t.created_at, t.id))
+        for user_id, tasks in sorted(by_user.items()):
             seen = tasks[0].task_mail_until
             claimed = s.execute(
                 update(User).where(User.id == user_id, User.task_mail_until.is_not_distinct_from(seen))

@@ -71,3 +71,23 @@ def test_no_smtp_host_means_no_mail_and_no_lost_notice(world, uow_factory):
     assert send_task_mails(uow_factory(), Mailer(SmtpSettings(host=None))) == 0
     with uow_factory() as uow:
         assert uow.session.scalar(select(User.task_mail_until).where(User.id == world.users["begeleider_a"])) is None
+
+
+def test_a_school_wide_roles_unassigned_task_is_mailed_to_each_holder_at_that_school(app, world, uow_factory, smtp):
+    """An objection reaches the whole examencommissie of the exam's school (R34): each member hears of it."""
+    from processes import exam_requests
+
+    mailer = Mailer(app.config["EXAMENFLOW_SMTP"])
+    instance_id, _ = start_and_walk_to(world, uow_factory, "eindbeoordeling_vaststellen")
+    walk_to(world, uow_factory, instance_id, None)
+    send_task_mails(uow_factory(), mailer)
+    before = len(smtp.messages)
+    exam_requests.lodge_request(instance_id, world.users["student_a"], "inzage", "Ik wil mijn examen inzien.",
+                                None, True, uow_factory())
+    assert send_task_mails(uow_factory(), mailer) == 2
+    new = smtp.messages[before:]
+    assert sorted(m["To"] for m in new) == ["commissie_a2@test.nl", "commissie_a@test.nl"]
+    assert all("Verzoek behandelen" in m.get_content() for m in new)
+    # Not the other school's committee, and not twice.
+    assert smtp.to("commissie_b@test.nl") == []
+    assert send_task_mails(uow_factory(), mailer) == 0
