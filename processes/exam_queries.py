@@ -260,7 +260,10 @@ def _moment_view(s: Session, moment: ExamMoment, viewer_roles: frozenset[str] = 
     rows = s.execute(
         select(Enrolment, User.name, Student.student_number)
         .join(Student, Student.id == Enrolment.student_id).join(User, User.id == Student.user_id)
-        .where(Enrolment.moment_id == moment.id, Enrolment.status != "afgemeld").order_by(User.name, Enrolment.id)
+        .where(Enrolment.moment_id == moment.id,
+               # A cancelled moment still shows who was on it (all afgemeld since), for the bureau's follow-up.
+               *(() if moment.cancelled_at is not None else (Enrolment.status != "afgemeld",)))
+        .order_by(User.name, Enrolment.id)
     ).tuples()
     students = [EnrolledStudent(e.id, name, number, e.attempt, e.status,
                                 [ACCOMMODATIONS.get(a, a) for a in e.accommodations or []])

@@ -64,6 +64,8 @@ def test_the_bureau_cancels_with_reason_and_confirmation_and_sees_how_many_were_
     assert "Storing in het examennetwerk &lt;b&gt;bevestigd&lt;/b&gt;" in shown  # escaped, never markup
     assert 'action="' + _cancel_path(setup) not in shown  # no second form
     assert _moment_row(uow_factory, setup)[0] == 0
+    # Who was on the moment stays listed, as afgemeld, for the bureau's follow-up.
+    assert "Studenten op dit moment (afgemeld)" in shown and shown.count(">afgemeld</td>") == 2
     assert _statuses(uow_factory, regs) == ["afgemeld", "afgemeld"]
 
     overview = text_of(bureau.get("/examenbank"))
