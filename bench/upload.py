@@ -127,6 +127,24 @@ def api(conn: HTTPConnection, method: str, path: str, token: str, body=None, hea
     return resp.status, (json.loads(data) if data else {})
 
 
+def warm_up(port: int, token: str, instance: int, requests: int) -> None:
+    """A small upload in 1-byte-short chunks, so that every worker has served an upload request (the first
+    request of a worker loads the app's modules and templates; that is not what the upload costs)."""
+    conn = HTTPConnection("127.0.0.1", port, timeout=30)
+    size = requests * 64 * 1024
+    status, body = api(conn, "POST", "/api/v1/uploads", token,
+                       json.dumps({"instance_id": instance, "kind": "bewijs", "name": "opwarmen.bin", "size": size}),
+                       {"Content-Type": "application/json"})
+    assert status == 201, body
+    for i in range(requests):
+        conn.close()  # sync workers close after each response anyway; a new connection may reach another
+        conn = HTTPConnection("127.0.0.1", port, timeout=30)
+        status, body = api(conn, "PUT", f"/api/v1/uploads/{body['id']}", token, os.urandom(64 * 1024),
+                           {"Upload-Offset": str(i * 64 * 1024), "Content-Type": "application/offset+octet-stream"})
+        assert status == 200, body
+    conn.close()
+
+
 def cut_chunk(port: int, token: str, upload_id: str, offset: int, data: bytes) -> None:
     """Sends the headers of a chunk and half its bytes, then drops the connection."""
     head = (f"PUT /api/v1/uploads/{upload_id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -161,6 +179,8 @@ def main() -> None:
         server, cmdline = start_gunicorn(url, port, args.workers, 1, "sync", tmp)
         try:
             pids = workers(server.pid)
+            cold = {p: rss_kb(p) for p in pids}
+            warm_up(port, token, instance, args.workers * 4)
             sampler = RssSampler(pids)
             sampler.start()
             conn = HTTPConnection("127.0.0.1", port, timeout=120)
@@ -201,10 +221,10 @@ def main() -> None:
             with open(stored, "rb") as f:
                 while block := f.read(MIB):
                     stored_digest.update(block)
-            rows = [[f"worker {p}", sampler.before[p] / 1024, sampler.peak[p] / 1024,
+            rows = [[f"worker {p}", cold[p] / 1024, sampler.before[p] / 1024, sampler.peak[p] / 1024,
                      (sampler.peak[p] - sampler.before[p]) / 1024] for p in pids]
             growth = max((sampler.peak[p] - sampler.before[p]) / 1024 for p in pids)
-            print(table(["process", "RSS before MB", "peak MB", "growth MB"], rows,
+            print(table(["process", "RSS cold MB", "after warm-up MB", "peak MB", "growth MB"], rows,
                         title=f"Upload bench: gunicorn {cmdline}\n"
                               f"{args.mib} MiB in {args.chunk_mib} MiB chunks, one chunk cut off at "
                               f"{cut_at / MIB:.0f} MiB"))
@@ -214,8 +234,10 @@ def main() -> None:
             same = stored_digest.hexdigest() == expected == body["sha256"]
             print(f"checksum: sent {expected[:16]}…, reported {body['sha256'][:16]}…, stored "
                   f"{stored_digest.hexdigest()[:16]}…: {'equal' if same else 'DIFFERENT'}")
-            print(f"largest RSS growth of a worker: {growth:.1f} MB (goal < {GOAL_RSS_MB} MB): "
-                  f"{'met' if growth < GOAL_RSS_MB else 'NOT met'}")
+            from_cold = max((sampler.peak[p] - cold[p]) / 1024 for p in pids)
+            print(f"largest RSS growth of a worker during the upload: {growth:.1f} MB (goal < {GOAL_RSS_MB} MB): "
+                  f"{'met' if growth < GOAL_RSS_MB else 'NOT met'}; from cold, its first requests included: "
+                  f"{from_cold:.1f} MB")
         finally:
             server.terminate()
             server.wait(10)
