@@ -29,7 +29,6 @@ from processes.models import (
     ExamRegistration,
     ExamVersion,
     Student,
-    User,
     utcnow,
 )
 
@@ -45,10 +44,6 @@ ACCOMMODATIONS: dict[str, str] = {
 }
 # R45: these statuses use an attempt; absence counts unless the committee excuses it.
 ATTEMPT_STATUSES = ("ingeschreven", "afwezig", "afgerond")
-
-
-def _actor(s, actor_id: int) -> User:
-    return policy.active_user(s, actor_id)
 
 
 ENROLMENT_VARIANTS = ("handmatig", "zelf", "automatisch")
@@ -72,7 +67,7 @@ def create_exam(school_id: int, code: str, title: str, crebo: str, actor_id: int
         raise ValidationFailed(errors)
     with uow:
         s = uow.session
-        policy.require_role(s, _actor(s, actor_id), school_id, ("examenbureau", "examencommissie"),
+        policy.require_role(s, policy.active_user(s, actor_id), school_id, ("examenbureau", "examencommissie"),
                             "een examen aanmaken")
         if s.scalar(select(Exam.id).where(Exam.school_id == school_id, Exam.code == code)) is not None:
             raise BadRequest(f"Er bestaat al een examen met code '{code}' op deze school.")
@@ -100,7 +95,7 @@ def add_version(exam_id: int, actor_id: int, uow: UnitOfWork, in_bank: bool = Tr
         exam = s.get(Exam, exam_id)
         if exam is None:
             raise NotFound("Onbekend examen.")
-        actor = _actor(s, actor_id)
+        actor = policy.active_user(s, actor_id)
         role = policy.require_role(s, actor, exam.school_id, ("examenbureau", "examencommissie"),
                                    "een examenversie toevoegen")
         last = s.scalar(select(func.max(ExamVersion.version)).where(ExamVersion.exam_id == exam_id))
@@ -125,7 +120,7 @@ def establish_version(version_id: int, actor_id: int, uow: UnitOfWork) -> None:
         if v is None:
             raise NotFound("Onbekende examenversie.")
         exam = s.get(Exam, v.exam_id)
-        policy.require_role(s, _actor(s, actor_id), exam.school_id, ("examencommissie",),
+        policy.require_role(s, policy.active_user(s, actor_id), exam.school_id, ("examencommissie",),
                             "een examenversie vaststellen")
         if v.established:
             raise Conflict("Deze examenversie is al vastgesteld.")
@@ -161,7 +156,8 @@ def plan_moment(version_id: int, starts_at: datetime, location: str, capacity: i
         if v is None:
             raise NotFound("Onbekende examenversie.")
         exam = s.get(Exam, v.exam_id)
-        policy.require_role(s, _actor(s, actor_id), exam.school_id, ("examenbureau",), "een examenmoment plannen")
+        actor = policy.active_user(s, actor_id)
+        policy.require_role(s, actor, exam.school_id, ("examenbureau",), "een examenmoment plannen")
         if not v.established:
             raise BadRequest(f"Versie {v.version} van {exam.code} is niet vastgesteld: alleen vastgestelde "
                              "examenversies worden ingepland (R35).")
@@ -185,7 +181,7 @@ def give_go(exam_id: int, student_id: int, actor_id: int, uow: UnitOfWork) -> in
         student = s.get(Student, student_id)
         if student is None or student.school_id != exam.school_id:
             raise NotFound("Onbekende student op deze school.")
-        policy.require_role(s, _actor(s, actor_id), exam.school_id, ("roc_begeleider",), "een Go geven")
+        policy.require_role(s, policy.active_user(s, actor_id), exam.school_id, ("roc_begeleider",), "een Go geven")
         if s.scalar(select(ExamGo.id).where(ExamGo.exam_id == exam_id, ExamGo.student_id == student_id)):
             raise Conflict(f"Deze student heeft al een Go voor {exam.code}.")
         go = ExamGo(exam_id=exam_id, student_id=student_id, given_by_id=actor_id, given_at=utcnow())
@@ -227,7 +223,7 @@ def enrol_student(moment_id: int, student_id: int, actor_id: int, uow: UnitOfWor
         student = s.get(Student, student_id)
         if student is None or student.school_id != moment.school_id:
             raise NotFound("Onbekende student op de school van dit examenmoment.")
-        actor = _actor(s, actor_id)
+        actor = policy.active_user(s, actor_id)
         is_self = actor.id == student.user_id and policy.holds_role(s, actor.id, moment.school_id, "student")
         if not is_self:
             policy.require_role(s, actor, moment.school_id, ("examenbureau",), "deze student inschrijven")

@@ -27,7 +27,7 @@ from processes.models import (
     School,
     utcnow,
 )
-from processes.registrations import acting_user, after_unenrolment, deliver, release_seat
+from processes.registrations import after_unenrolment, deliver, release_seat
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def cancel_moment(moment_id: int, actor_id: int, reason: str, uow: UnitOfWork,
         moment = s.get(ExamMoment, moment_id)
         if moment is None:
             raise NotFound("Onbekend examenmoment.")
-        actor = acting_user(s, actor_id)
+        actor = policy.active_user(s, actor_id)
         role = policy.require_role(s, actor, moment.school_id, ("examenbureau",), "een examenmoment annuleren")
         if moment.cancelled_at is not None:
             raise MomentAlreadyCancelled(
@@ -119,7 +119,7 @@ def record_proces_verbaal(moment_id: int, actor_id: int, attendance: dict, incid
         moment = s.get(ExamMoment, moment_id)
         if moment is None:
             raise NotFound("Onbekend examenmoment.")
-        actor = acting_user(s, actor_id)
+        actor = policy.active_user(s, actor_id)
         if moment.surveillant_id is not None and moment.surveillant_id != actor.id:
             raise Forbidden("Alleen de surveillant van dit examenmoment legt het proces-verbaal vast.")
         policy.require_role(s, actor, moment.school_id, ("surveillant",), "een proces-verbaal vastleggen")

@@ -66,7 +66,7 @@ def _state(uow_factory, setup, enrolled) -> tuple:
             [snapshot(uow_factory, inst) for _, inst in enrolled])
 
 
-def test_cancelling_unenrols_everyone_frees_the_seats_and_sends_each_process_back_to_choosing(
+def test_r45_cancelling_unenrols_everyone_frees_the_seats_and_sends_each_process_back_to_choosing(
         world, uow_factory, sitting):
     setup, other, enrolled = sitting
     assert _moment(uow_factory, setup.moment_id).enrolled == 2

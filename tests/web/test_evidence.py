@@ -77,7 +77,7 @@ def _send_all(client, token, upload_id, payload, start=0):
     return resp.get_json()
 
 
-def test_the_student_sends_evidence_in_chunks_and_it_is_stored_under_its_checksum(app, world, uow_factory, storage):
+def test_r20_the_student_sends_evidence_in_chunks_and_it_is_stored_under_its_checksum(app, world, uow_factory, storage):
     inst, _ = start_and_walk_to(world, uow_factory, "bewijsstukken_uploaden")
     student = _client(app, world, "student_a")
     token = _csrf(student, inst)
