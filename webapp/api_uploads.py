@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from flask import g, request, send_file
+from flask import g, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from processes import attachments
 from processes import uploads as upload_cases
-from processes.errors import NotFound
 from webapp import csrf, uow, uploads
 from webapp.api import bearer_required, error_responses
 
@@ -104,11 +103,7 @@ def list_files(instance_id: int):
 @bearer_required
 def download_file(instance_id: int, file_id: int):
     """Haalt een bestand van een examen op (wie het examen mag zien)."""
-    f = attachments.open_attachment(instance_id, file_id, g.api_user.id, uow())
-    path = uploads.storage_dir() / f.sha256
-    if not path.is_file():
-        raise NotFound("Het bestand ontbreekt in de opslag; meld dit bij de beheerder.")
-    return send_file(path, mimetype=f.content_type, as_attachment=True, download_name=f.name)
+    return uploads.send_stored(attachments.open_attachment(instance_id, file_id, g.api_user.id, uow()))
 
 
 def init_api(api) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from processes import assignments, attachments, queries
 from processes.errors import Conflict, Forbidden, ValidationFailed
 from processes.models import ROLES
-from webapp import csrf, uow
+from webapp import csrf, uow, uploads
 
 bp = Blueprint("dossier", __name__, template_folder="templates")
 
@@ -125,7 +123,7 @@ def _single_upload(instance_id: int, kind: str, anchor: str):
         flash("Kies een bestand.", "fout")
         return back, 400
     try:
-        stored = attachments.store_stream(upload.stream, Path(current_app.config["EXAMENFLOW_STORAGE_DIR"]), limit)
+        stored = attachments.store_stream(upload.stream, uploads.storage_dir(), limit)
         attachments.add_attachment(instance_id, current_user.user_id, upload.filename, upload.mimetype, stored,
                                    uow(), kind=kind)
     except (attachments.TooLarge, Conflict, Forbidden, ValidationFailed) as exc:
@@ -154,8 +152,4 @@ def withdraw_file(instance_id: int, attachment_id: int):
 @bp.get("/examens/<int:instance_id>/bijlagen/<int:attachment_id>")
 @login_required
 def open_attachment(instance_id: int, attachment_id: int):
-    att = attachments.open_attachment(instance_id, attachment_id, current_user.user_id, uow())
-    path = Path(current_app.config["EXAMENFLOW_STORAGE_DIR"]) / att.sha256
-    if not path.is_file():
-        abort(404)
-    return send_file(path, mimetype=att.content_type, as_attachment=True, download_name=att.name)
+    return uploads.send_stored(attachments.open_attachment(instance_id, attachment_id, current_user.user_id, uow()))

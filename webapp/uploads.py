@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from processes import uploads
-from processes.errors import BadRequest
+from processes import attachments, uploads
+from processes.errors import BadRequest, NotFound
 from webapp import csrf, uow
 
 bp = Blueprint("uploads", __name__)
@@ -29,6 +29,14 @@ DEFAULT_CHUNK = 8 * 1024 * 1024
 
 def storage_dir() -> Path:
     return Path(current_app.config["EXAMENFLOW_STORAGE_DIR"])
+
+
+def send_stored(att: attachments.AttachmentView):
+    """An exam's file as a download under its original name; a file missing from storage is a clear 404."""
+    path = storage_dir() / att.sha256
+    if not path.is_file():
+        raise NotFound("Het bestand ontbreekt in de opslag; meld dit bij de beheerder.")
+    return send_file(path, mimetype=att.content_type, as_attachment=True, download_name=att.name)
 
 
 def chunk_size() -> int:
