@@ -377,6 +377,12 @@ def mandates(user_id: int, uow: UnitOfWork) -> list[MandateView]:
         return out
 
 
+def school_name(school_id: int, uow: UnitOfWork) -> str:
+    with uow:
+        school = uow.session.get(School, school_id)
+        return school.name if school else ""
+
+
 def require_role_anywhere(user_id: int, role: str, uow: UnitOfWork, page: str) -> None:
     """For pages of one role at whatever school (Mijn examens, the surveillant's list)."""
     if role not in roles_anywhere(user_id, uow):

@@ -22,6 +22,7 @@ from processes.documents import (
     Signature,
     WerkprocesBlock,
 )
+from processes.exam_queries import ProcesVerbaalView
 from processes.models import ROLES, utcnow
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -57,7 +58,10 @@ OUTCOME_SHOWN = {"voldaan": "voldaan", "onvoldoende": "niet voldaan"}
 
 
 class _Document(FPDF):
-    def __init__(self, title: str, header: ExamHeader, font_dir: Path | None):
+    def __init__(self, title: str, header: ExamHeader | None, font_dir: Path | None,
+                 rows: list[tuple[str, str]] | None = None, reference: str = ""):
+        """``header`` names the exam and its student; a document of a whole moment (the proces-verbaal)
+        passes its own ``rows`` and ``reference`` instead."""
         super().__init__(format="A4")
         font_dir = FONT_DIR if font_dir is None else font_dir
         self.unicode_font = (font_dir / _REGULAR).is_file() and (font_dir / _BOLD).is_file()
@@ -67,20 +71,21 @@ class _Document(FPDF):
             self.face = "DejaVu"
         else:
             self.face = "Helvetica"
-        self.set_title(self.clean(f"{title} · {header.exam_title}"))
+        if header is not None:
+            rows = [("Examen", header.exam_title), ("Student", f"{header.student_name} ({header.student_number})"),
+                    ("School", header.school), ("Crebo · cohort", f"{header.crebo} · {header.cohort}")]
+            reference = f"{header.school} · examen {header.instance_id}"
+        self.set_title(self.clean(f"{title} · {rows[0][1]}"))
         self.set_author("Examenflow")
         self.set_creator("Examenflow")
-        self.footer_text = self.clean(
-            f"Examenflow · {header.school} · examen {header.instance_id} · "
-            f"gemaakt op {local_time(utcnow())}")
+        self.footer_text = self.clean(f"Examenflow · {reference} · gemaakt op {local_time(utcnow())}")
         self.set_auto_page_break(True, margin=18)
         self.set_margins(18, 18, 18)
         self.add_page()
         self.set_font(self.face, "B", 16)
         self.paragraph(title, height=8)
         self.set_font(self.face, "", 10)
-        self.pairs([("Examen", header.exam_title), ("Student", f"{header.student_name} ({header.student_number})"),
-                    ("School", header.school), ("Crebo · cohort", f"{header.crebo} · {header.cohort}")])
+        self.pairs(rows)
         self.ln(2)
 
     def clean(self, text: str) -> str:
@@ -199,4 +204,35 @@ def render_establishment(doc: EstablishmentDocument, font_dir: Path | None = Non
             row.cell(pdf.clean(f"{a.assessor}, {ROLES.get(a.role, a.role)}"))
             row.cell(pdf.clean(OUTCOME_SHOWN.get(a.outcome, a.outcome)))
             row.cell(pdf.clean(local_time(a.at)))
+    return pdf.render()
+
+
+def render_proces_verbaal(pv: ProcesVerbaalView, school: str, font_dir: Path | None = None) -> bytes:
+    """The proces-verbaal of an exam moment (R36): who sat it, who did not, what happened, and the
+    surveillant's signature."""
+    m = pv.moment
+    cesuur = f", cesuur {pv.cesuur}" if pv.cesuur is not None else ", cesuur nog niet bekend"
+    pdf = _Document("Proces-verbaal van het examenmoment", None, font_dir,
+                    rows=[("Examen", m.exam), ("Versie", f"{pv.version}{cesuur}"), ("School", school),
+                          ("Examenmoment", f"{local_time(m.starts_at)}, {m.location}")],
+                    reference=f"{school} · examenmoment {m.id}")
+    present = sum(1 for a in pv.attendance if a.present)
+    pdf.heading(f"Aanwezigheid: {present} van {len(pv.attendance)} aanwezig")
+    pdf.set_font(pdf.face, "", 9)
+    with pdf.table(col_widths=(92, 42, 40), text_align="LEFT", line_height=5,
+                   headings_style=FontFace(emphasis="BOLD")) as table:
+        row = table.row()
+        for h in ("Student", "Studentnummer", "Aanwezig"):
+            row.cell(h)
+        for a in pv.attendance:
+            row = table.row()
+            row.cell(pdf.clean(a.name))
+            row.cell(pdf.clean(a.number))
+            row.cell("aanwezig" if a.present else "afwezig")
+    pdf.set_font(pdf.face, "", 10)
+    pdf.heading("Bijzonderheden")
+    pdf.paragraph(pv.incidents or "Geen bijzonderheden.")
+    pdf.heading("Ondertekening (R13)")
+    pdf.pairs([("Vastgelegd door", f"{pv.surveillant}, {ROLES.get('surveillant', 'Surveillant')}"),
+               ("Op", f"{local_time(pv.recorded_at)} (Europe/Amsterdam)")])
     return pdf.render()

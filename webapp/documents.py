@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, url_for
 from flask_login import current_user, login_required
 
-from processes import documents, pdf
+from processes import documents, exam_queries, pdf
 from webapp import uow
 
 bp = Blueprint("documents", __name__, template_folder="templates")
@@ -39,6 +39,15 @@ def assessment(instance_id: int, assessment_id: int):
 def establishment(instance_id: int):
     doc = documents.get_establishment_document(instance_id, current_user.user_id, uow())
     return _pdf(pdf.render_establishment(doc), f"vaststelling-examen-{instance_id}.pdf")
+
+
+@bp.get("/examenmomenten/<int:moment_id>/proces-verbaal.pdf")
+@login_required
+def proces_verbaal(moment_id: int):
+    """The proces-verbaal for the archive (R36): for its surveillant and the school's exam bank roles."""
+    view = exam_queries.proces_verbaal(moment_id, current_user.user_id, uow())
+    school = exam_queries.school_name(view.moment.school_id, uow())
+    return _pdf(pdf.render_proces_verbaal(view, school), f"proces-verbaal-examenmoment-{moment_id}.pdf")
 
 
 @bp.app_context_processor
