@@ -46,6 +46,14 @@ ACCOMMODATIONS: dict[str, str] = {
 ATTEMPT_STATUSES = ("ingeschreven", "afwezig", "afgerond")
 
 
+def moment_or_404(s, moment_id: int) -> ExamMoment:
+    """The exam moment, or a 404 that says so."""
+    moment = s.get(ExamMoment, moment_id)
+    if moment is None:
+        raise NotFound("Onbekend examenmoment.")
+    return moment
+
+
 ENROLMENT_VARIANTS = ("handmatig", "zelf", "automatisch")
 ASSESSMENT_VARIANTS = ("1", "2")
 
@@ -217,9 +225,7 @@ def enrol_student(moment_id: int, student_id: int, actor_id: int, uow: UnitOfWor
     now = now or utcnow()
     with uow:
         s = uow.session
-        moment = s.get(ExamMoment, moment_id)
-        if moment is None:
-            raise NotFound("Onbekend examenmoment.")
+        moment = moment_or_404(s, moment_id)
         student = s.get(Student, student_id)
         if student is None or student.school_id != moment.school_id:
             raise NotFound("Onbekende student op de school van dit examenmoment.")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from processes import policy
 from processes.db import UnitOfWork
 from processes.deadlines import overseen_schools
-from processes.enrolment import ACCOMMODATIONS
+from processes.enrolment import ACCOMMODATIONS, moment_or_404
 from processes.errors import Conflict, Forbidden, NotFound
 from processes.models import (
     ROLES,
@@ -275,13 +275,6 @@ def _moment_view(s: Session, moment: ExamMoment, viewer_roles: frozenset[str] = 
                       names.get(moment.surveillant_id), students, pv_id, _cancellation(moment, names), viewer_roles)
 
 
-def _moment(s: Session, moment_id: int) -> ExamMoment:
-    moment = s.get(ExamMoment, moment_id)
-    if moment is None:
-        raise NotFound("Onbekend examenmoment.")
-    return moment
-
-
 def _user(s: Session, user_id: int) -> User:
     user = s.get(User, user_id)
     if user is None or not user.active:
@@ -293,7 +286,7 @@ def moment_enrolments(moment_id: int, user_id: int, uow: UnitOfWork) -> MomentVi
     """A moment with its enrolled students and their accommodations (R37), for the school's bank roles."""
     with uow:
         s = uow.session
-        moment = _moment(s, moment_id)
+        moment = moment_or_404(s, moment_id)
         user = _user(s, user_id)
         policy.require_role(s, user, moment.school_id, BANK_ROLES, "de inschrijvingen bekijken")
         roles = frozenset(r for r in BANK_ROLES if policy.holds_role(s, user.id, moment.school_id, r))
@@ -330,7 +323,7 @@ def moment_for_surveillant(moment_id: int, user_id: int, uow: UnitOfWork) -> Mom
     """The moment and its enrolled students, for the form of the proces-verbaal (R36)."""
     with uow:
         s = uow.session
-        moment = _moment(s, moment_id)
+        moment = moment_or_404(s, moment_id)
         _user(s, user_id)
         if not _may_record(s, user_id, moment):
             raise Forbidden("Alleen de surveillant van dit examenmoment legt het proces-verbaal vast.")
@@ -343,7 +336,7 @@ def proces_verbaal(moment_id: int, user_id: int, uow: UnitOfWork) -> ProcesVerba
     """The recorded proces-verbaal of a moment, read-only: for its surveillant and the school's bank roles."""
     with uow:
         s = uow.session
-        moment = _moment(s, moment_id)
+        moment = moment_or_404(s, moment_id)
         user = _user(s, user_id)
         pv = s.scalar(select(ProcesVerbaal).where(ProcesVerbaal.moment_id == moment.id))
         if pv is None:

@@ -16,7 +16,8 @@ from handlers import oke
 from handlers.calendar import to_amsterdam
 from processes import policy
 from processes.db import UnitOfWork
-from processes.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from processes.enrolment import moment_or_404
+from processes.errors import BadRequest, Conflict, Forbidden, ValidationFailed
 from processes.models import (
     Enrolment,
     ExamMoment,
@@ -65,9 +66,7 @@ def cancel_moment(moment_id: int, actor_id: int, reason: str, uow: UnitOfWork,
     now = now or utcnow()
     with uow:
         s = uow.session
-        moment = s.get(ExamMoment, moment_id)
-        if moment is None:
-            raise NotFound("Onbekend examenmoment.")
+        moment = moment_or_404(s, moment_id)
         actor = policy.active_user(s, actor_id)
         role = policy.require_role(s, actor, moment.school_id, ("examenbureau",), "een examenmoment annuleren")
         if moment.cancelled_at is not None:
@@ -116,9 +115,7 @@ def record_proces_verbaal(moment_id: int, actor_id: int, attendance: dict, incid
     now = now or utcnow()
     with uow:
         s = uow.session
-        moment = s.get(ExamMoment, moment_id)
-        if moment is None:
-            raise NotFound("Onbekend examenmoment.")
+        moment = moment_or_404(s, moment_id)
         actor = policy.active_user(s, actor_id)
         if moment.surveillant_id is not None and moment.surveillant_id != actor.id:
             raise Forbidden("Alleen de surveillant van dit examenmoment legt het proces-verbaal vast.")
